@@ -1,0 +1,108 @@
+"""The embedded backend: runs on this machine, state in SQLite and files under the home folder."""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import sys
+from pathlib import Path
+
+from core import arns, spec
+from core.backend import LogChunk
+from core.errors import UserError
+from core.inputs import BUNDLED_DATA, check_input_file
+from core.local.executions import ExecutionRecords
+from core.local.processes import identify, spawn_detached
+from core.local.registry import LocalRegistry
+from core.local.store import Store
+from core.models import ApprovalStatus, Execution, ExecutionStatus, ModelVersion, StepRun
+from core.spec import RunParameters
+
+
+class LocalBackend:
+    name = "local"
+
+    def __init__(self, home: Path, group: str = spec.DEFAULT_GROUP) -> None:
+        self.home = Path(home)
+        self.store = Store(self.home)
+        self.executions = ExecutionRecords(self.store)
+        self.registry = LocalRegistry(self.store, group)
+
+    # ---- runs ---------------------------------------------------------------------------------------
+
+    def start_run(self, params: RunParameters) -> Execution:
+        input_path = check_input_file(params.input_data) if params.input_data else BUNDLED_DATA
+        champion = None
+        if params.min_improvement is not None:
+            best = self.registry.champion()
+            if best is not None and best.metrics is not None:
+                champion = spec.Champion(version=best.version, r2=best.metrics.r2)
+        params = dataclasses.replace(params, input_data=str(input_path), champion=champion)
+
+        execution_id = secrets.token_hex(6)
+        arn = arns.execution_arn(spec.PIPELINE_NAME, execution_id)
+        workdir = self.home / "executions" / execution_id
+        workdir.mkdir(parents=True)
+        run_parameters = {
+            **dataclasses.asdict(params),
+            "approval_status": str(params.approval_status),
+            "group": self.registry.group,
+        }
+        self.executions.create(execution_id, arn, params.as_pipeline_parameters(), run_parameters, workdir)
+        try:
+            process = spawn_detached(
+                [sys.executable, "-m", "core.local.runner", "--home", str(self.home), "--execution-arn", arn],
+                log_path=workdir / "runner.log",
+                cwd=workdir,
+            )
+        except OSError as exc:
+            self.executions.finish(arn, ExecutionStatus.FAILED, f"the local runner could not start: {exc}")
+            raise UserError(f"the local runner could not start ({exc}); check that {sys.executable} runs") from None
+        # Once this Popen object is dropped, the subprocess module reaps the runner when it ends, and
+        # until then is_alive() treats a zombie as dead, so no run waits on a finished runner.
+        self.executions.set_runner(arn, identify(process.pid))
+        return self.executions.get(arn)
+
+    def list_executions(self) -> list[Execution]:
+        return self.executions.list()
+
+    def get_execution(self, arn: str) -> Execution:
+        return self.executions.get(arns.check_execution_arn(arn))
+
+    def list_steps(self, arn: str) -> list[StepRun]:
+        return self.executions.steps(arns.check_execution_arn(arn))
+
+    def read_step_log(self, arn: str, step: str, cursor: int = 0) -> LogChunk:
+        if step not in spec.STEP_NAMES:
+            raise UserError(f"step {step!r} is not one of {', '.join(spec.STEP_NAMES)}")
+        path = self.executions.step_log_path(arns.check_execution_arn(arn), step)
+        if path is None or not path.exists():
+            return LogChunk("", cursor)
+        with open(path, "rb") as log:
+            log.seek(cursor)
+            data = log.read()
+        # Hold back a trailing partial UTF-8 sequence until the rest is written.
+        text = data.decode("utf-8", errors="ignore") if data else ""
+        consumed = len(text.encode("utf-8")) if text else 0
+        return LogChunk(text, cursor + consumed)
+
+    def stop_execution(self, arn: str) -> Execution:
+        arn = arns.check_execution_arn(arn)
+        self.executions.get(arn)  # reconcile first: a dead runner's run is Failed, not stoppable
+        execution = self.executions.request_stop(arn)
+        # The runner notices Stopping within a fraction of a second and stops its current step.
+        return execution
+
+    # ---- registry -----------------------------------------------------------------------------------
+
+    def list_versions(self, status: ApprovalStatus | None = None) -> list[ModelVersion]:
+        return self.registry.versions(status)
+
+    def get_version(self, arn: str) -> ModelVersion:
+        return self.registry.get(arn)
+
+    def set_approval(self, arn: str, status: ApprovalStatus, description: str | None = None) -> ModelVersion:
+        return self.registry.set_approval(arn, status, description)
+
+    def champion(self) -> ModelVersion | None:
+        return self.registry.champion()
