@@ -1,0 +1,332 @@
+"""`housing-tui`: the headless commands. Exit codes: 0 done, 1 the run failed or stopped, 2 bad input."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from core import spec
+from core.backend import Backend
+from core.errors import UserError
+from core.models import ApprovalStatus, Execution, ExecutionStatus, StepRun
+from tui.formatting import duration, local_time, number, table
+
+EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="housing-tui",
+        description="Train, gate, register and deploy the California housing model.",
+    )
+    parser.add_argument("--backend", choices=["local"], help="where the work runs (default: local)")
+    parser.add_argument(
+        "--home", type=Path, help="local state folder (default: $HOUSING_TUI_HOME, else the user data folder)"
+    )
+    parser.add_argument("--group", help=f"model package group (default: {spec.DEFAULT_GROUP})")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = commands.add_parser("run", help="start a pipeline run: Preprocess, Train, Evaluate, CheckR2, Register")
+    run.add_argument("--threshold", type=finite_float, help="R2Threshold: register only if test r2 >= this")
+    run.add_argument("--test-size", type=finite_float, default=0.2, help="held-out fraction, in (0, 1)")
+    run.add_argument("--split-seed", type=int, default=42, help="random_state of the split")
+    run.add_argument(
+        "--approval-status",
+        default=str(ApprovalStatus.PENDING),
+        help="status of a newly registered version: PendingManualApproval, Approved or Rejected",
+    )
+    run.add_argument(
+        "--min-improvement",
+        type=finite_float,
+        help="champion gate: also require r2 >= newest Approved version's r2 + this",
+    )
+    run.add_argument("--input", type=Path, help="a CSV with the California housing columns (default: bundled)")
+    run.add_argument("--wait", action="store_true", help="follow the run until it ends")
+    run.add_argument("--json", action="store_true", help="print SageMaker-shaped JSON")
+
+    executions = commands.add_parser("executions", help="list pipeline executions, newest first")
+    executions.add_argument("--json", action="store_true")
+
+    steps = commands.add_parser("steps", help="show the steps of one execution")
+    steps.add_argument("execution_arn", help="execution ARN or ID")
+    steps.add_argument("--json", action="store_true")
+
+    logs = commands.add_parser("logs", help="print a step's log")
+    logs.add_argument("execution_arn", help="execution ARN or ID")
+    logs.add_argument("--step", choices=spec.STEP_NAMES, help="one step (default: all that ran)")
+
+    stop = commands.add_parser("stop", help="stop a running execution")
+    stop.add_argument("execution_arn", help="execution ARN or ID")
+    stop.add_argument("--json", action="store_true")
+
+    versions = commands.add_parser("versions", help="list the model package group's versions, newest first")
+    versions.add_argument("--status", choices=[s.value for s in ApprovalStatus])
+    versions.add_argument("--json", action="store_true")
+
+    for verb, status in (("approve", ApprovalStatus.APPROVED), ("reject", ApprovalStatus.REJECTED)):
+        command = commands.add_parser(verb, help=f"set a version's approval status to {status}")
+        command.add_argument("model_package_arn", help="model package ARN, or the version number")
+        command.add_argument("--description", help="ApprovalDescription (why)")
+        command.add_argument("--json", action="store_true")
+        command.set_defaults(approval=status)
+    return parser
+
+
+def print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2))
+
+
+# ---- commands -----------------------------------------------------------------------------------------
+
+
+def gate_text(steps: Sequence[StepRun]) -> str:
+    for step in steps:
+        if step.gate is not None:
+            return step.gate.summary
+    return "-"
+
+
+def describe_execution(backend: Backend, execution: Execution) -> dict[str, Any]:
+    steps = backend.list_steps(execution.arn)
+    return {**execution.to_aws(), "PipelineExecutionSteps": [s.to_aws() for s in steps]}
+
+
+def cmd_run(backend: Backend, settings_threshold: float, args: argparse.Namespace) -> int:
+    from core.waiting import wait_for_execution
+
+    params = spec.RunParameters(
+        input_data=str(args.input) if args.input else "",
+        test_size=args.test_size,
+        split_seed=args.split_seed,
+        r2_threshold=args.threshold if args.threshold is not None else settings_threshold,
+        approval_status=spec.parse_approval_status(args.approval_status),
+        min_improvement=args.min_improvement,
+    )
+    execution = backend.start_run(params)
+    if not args.wait:
+        if args.json:
+            print_json({"PipelineExecutionArn": execution.arn})
+        else:
+            print(f"started {execution.arn}")
+            print(f"follow it with: housing-tui steps {execution.arn}")
+        return EXIT_OK
+
+    def show(step: StepRun) -> None:
+        if args.json:
+            return
+        extra = ""
+        if step.failure_reason:
+            extra = f"  {step.failure_reason}"
+        elif step.gate is not None:
+            extra = f"  {step.gate.summary}"
+        elif step.model_package_arn:
+            extra = f"  {step.model_package_arn}"
+        if step.duration is not None:
+            extra = f"  {duration(step.duration)}{extra}"
+        print(f"{local_time(step.end_time or step.start_time)}  {step.name:<10}  {step.status}{extra}", flush=True)
+
+    if not args.json:
+        print(f"started {execution.arn}", flush=True)
+    try:
+        final = wait_for_execution(backend, execution.arn, on_step=show)
+    except KeyboardInterrupt:
+        print(f"\nstopped waiting; the run goes on: housing-tui steps {execution.arn}", file=sys.stderr)
+        return EXIT_RUN_FAILED
+    if args.json:
+        print_json(describe_execution(backend, final))
+    else:
+        steps = backend.list_steps(final.arn)
+        registered = next((s.model_package_arn for s in steps if s.model_package_arn), None)
+        print(f"{final.status}: {final.failure_reason or gate_text(steps)}")
+        if registered:
+            print(f"registered {registered}")
+    return EXIT_OK if final.status == ExecutionStatus.SUCCEEDED else EXIT_RUN_FAILED
+
+
+def resolve_execution(backend: Backend, ref: str) -> str:
+    """Accept an execution ARN or just its ID (the last part of the ARN, as `executions` shows it)."""
+    if ref.startswith("arn:"):
+        return ref
+    for execution in backend.list_executions():
+        if execution.execution_id == ref.strip():
+            return execution.arn
+    raise UserError(f"no execution with ID {ref!r}; `housing-tui executions` lists them")
+
+
+def resolve_version(backend: Backend, ref: str) -> str:
+    """Accept a model package ARN or the version number within the group."""
+    if ref.startswith("arn:"):
+        return ref
+    if ref.strip().isdigit():
+        for version in backend.list_versions():
+            if version.version == int(ref):
+                return version.arn
+        raise UserError(f"no version {ref} in the group; `housing-tui versions` lists them")
+    raise UserError(f"{ref!r} is neither a model package ARN nor a version number; `housing-tui versions` lists both")
+
+
+def cmd_executions(backend: Backend, args: argparse.Namespace) -> int:
+    executions = backend.list_executions()
+    if args.json:
+        print_json({"PipelineExecutionSummaries": [e.to_aws() for e in executions]})
+        return EXIT_OK
+    rows = []
+    for execution in executions:
+        steps = backend.list_steps(execution.arn)
+        gate = next((s.gate for s in steps if s.gate is not None), None)
+        r2 = gate.conditions[0].left if gate else None
+        decision = "-" if gate is None else ("registered" if gate.passed else "not registered")
+        ended = None if execution.status.is_active else execution.last_modified
+        rows.append(
+            [
+                execution.execution_id,
+                str(execution.status),
+                local_time(execution.created),
+                duration((ended or time.time()) - execution.created),
+                execution.parameters.get("R2Threshold", "-"),
+                number(r2),
+                decision,
+            ]
+        )
+    if not rows:
+        print("no executions yet; start one with: housing-tui run --wait")
+        return EXIT_OK
+    print(table(["ID", "STATUS", "STARTED", "DURATION", "THRESHOLD", "R2", "GATE"], rows))
+    print("`housing-tui steps ID` shows one run; --json gives full ARNs")
+    return EXIT_OK
+
+
+def cmd_steps(backend: Backend, args: argparse.Namespace) -> int:
+    execution = backend.get_execution(resolve_execution(backend, args.execution_arn))
+    steps = {s.name: s for s in backend.list_steps(execution.arn)}
+    if args.json:
+        print_json({"PipelineExecutionSteps": [s.to_aws() for s in steps.values()]})
+        return EXIT_OK
+    rows = []
+    for name in spec.STEP_NAMES:
+        step = steps.get(name)
+        if step is None:
+            gate_failed = any(s.gate is not None and not s.gate.passed for s in steps.values())
+            why = "skipped: gate not passed" if gate_failed else "not started"
+            rows.append([name, why, "-", "-", "-", ""])
+            continue
+        note = step.failure_reason or (step.gate.summary if step.gate else "") or (step.model_package_arn or "")
+        rows.append(
+            [
+                name,
+                str(step.status),
+                local_time(step.start_time),
+                local_time(step.end_time),
+                duration(step.duration),
+                note,
+            ]
+        )
+    print(f"{execution.arn}  {execution.status}")
+    if execution.failure_reason:
+        print(f"reason: {execution.failure_reason}")
+    print(table(["STEP", "STATUS", "START", "END", "DURATION", "DETAIL"], rows))
+    return EXIT_OK
+
+
+def cmd_logs(backend: Backend, args: argparse.Namespace) -> int:
+    arn = resolve_execution(backend, args.execution_arn)
+    names = [args.step] if args.step else [s.name for s in backend.list_steps(arn)]
+    for name in names:
+        chunk = backend.read_step_log(arn, name)
+        if not args.step:
+            print(f"==> {name} <==")
+        sys.stdout.write(chunk.text)
+    return EXIT_OK
+
+
+def cmd_stop(backend: Backend, args: argparse.Namespace) -> int:
+    execution = backend.stop_execution(resolve_execution(backend, args.execution_arn))
+    if args.json:
+        print_json({"PipelineExecutionArn": execution.arn})
+    else:
+        print(f"stopping {execution.arn}")
+    return EXIT_OK
+
+
+def cmd_versions(backend: Backend, args: argparse.Namespace) -> int:
+    versions = backend.list_versions(ApprovalStatus(args.status) if args.status else None)
+    if args.json:
+        print_json({"ModelPackageSummaryList": [v.to_aws() for v in versions]})
+        return EXIT_OK
+    if not versions:
+        print("no versions registered yet; a run whose r2 passes the threshold registers one")
+        return EXIT_OK
+    rows = [
+        [
+            str(v.version),
+            str(v.approval_status),
+            number(v.metrics.r2 if v.metrics else None),
+            number(v.metrics.rmse if v.metrics else None),
+            number(v.metrics.mae if v.metrics else None),
+            local_time(v.created),
+            v.arn,
+        ]
+        for v in versions
+    ]
+    print(table(["VERSION", "STATUS", "R2", "RMSE", "MAE", "CREATED", "ARN"], rows))
+    return EXIT_OK
+
+
+def cmd_approval(backend: Backend, args: argparse.Namespace) -> int:
+    version = backend.set_approval(resolve_version(backend, args.model_package_arn), args.approval, args.description)
+    if args.json:
+        print_json({"ModelPackageArn": version.arn})
+    else:
+        print(f"{version.arn}: {version.approval_status}")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from core import settings as settings_module
+    from core.backends import open_backend
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_OK
+    try:
+        settings = settings_module.load().with_overrides(backend=args.backend, home=args.home, group=args.group)
+        backend = open_backend(settings)
+        if args.command == "run":
+            return cmd_run(backend, settings.threshold, args)
+        handlers = {
+            "executions": cmd_executions,
+            "steps": cmd_steps,
+            "logs": cmd_logs,
+            "stop": cmd_stop,
+            "versions": cmd_versions,
+            "approve": cmd_approval,
+            "reject": cmd_approval,
+        }
+        return handlers[args.command](backend, args)
+    except UserError as exc:
+        print(f"housing-tui: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:  # e.g. `housing-tui executions | head`
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
