@@ -1,0 +1,113 @@
+"""Time `housing-tui run --wait` end to end on the bundled data, and each step within it.
+
+Usage: .venv/bin/python bench/pipeline.py [--runs 3] [--write]
+--write replaces the pipeline section of bench/RESULTS.md with the figures printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+RESULTS = BENCH / "RESULTS.md"
+START, END = "<!-- pipeline:start -->", "<!-- pipeline:end -->"
+STEPS = ("Preprocess", "Train", "Evaluate", "CheckR2", "Register")
+# What each container script imports before it does any work: the floor a step cannot go below.
+IMPORTS = "import pandas, joblib, sklearn.linear_model, sklearn.pipeline, sklearn.preprocessing, sklearn.metrics"
+
+
+def cli() -> str:
+    found = shutil.which("housing-tui", path=str(Path(sys.executable).parent))
+    if not found:
+        sys.exit("housing-tui is not installed in this interpreter's environment; run `make test` first")
+    return found
+
+
+def parse_time(text: str) -> float:
+    return dt.datetime.fromisoformat(text).timestamp()
+
+
+def one_run(home: Path) -> dict[str, float]:
+    started = time.perf_counter()
+    result = subprocess.run(
+        [cli(), "--home", str(home), "run", "--threshold", "0.5", "--wait", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    wall = time.perf_counter() - started
+    report = json.loads(result.stdout)
+    figures = {"wall": wall}
+    for step in report["PipelineExecutionSteps"]:
+        figures[step["StepName"]] = parse_time(step["EndTime"]) - parse_time(step["StartTime"])
+    return figures
+
+
+def import_floor() -> float:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", IMPORTS], check=True)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--write", action="store_true", help="update bench/RESULTS.md")
+    args = parser.parse_args()
+
+    floors = [import_floor() for _ in range(3)]
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = [one_run(Path(tmp) / f"home{i}") for i in range(args.runs)]
+    median = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+    floor = statistics.median(floors)
+
+    lines = [
+        f"Command: `.venv/bin/python bench/pipeline.py --runs {args.runs} --write` "
+        f"({dt.date.today()}, {platform.python_version()}, {os.cpu_count()} cores)",
+        "",
+        "| figure | median (s) | runs (s) |",
+        "| --- | --- | --- |",
+        f"| `housing-tui run --wait`, wall | {median['wall']:.2f} | "
+        + ", ".join(f"{r['wall']:.2f}" for r in runs)
+        + " |",
+    ]
+    for step in STEPS:
+        if step in median:
+            lines.append(f"| step {step} | {median[step]:.2f} | " + ", ".join(f"{r[step]:.2f}" for r in runs) + " |")
+    lines.append(
+        f"| Python start + a script's imports (floor per script step) | {floor:.2f} | "
+        + ", ".join(f"{f:.2f}" for f in floors)
+        + " |"
+    )
+    script_steps = sum(median[s] for s in ("Preprocess", "Train", "Evaluate"))
+    lines += [
+        "",
+        f"Goal: under 8 s wall. The three script steps take {script_steps:.2f} s, of which "
+        f"{3 * floor:.2f} s ({100 * 3 * floor / script_steps:.0f}%) is Python start-up and imports.",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    if args.write:
+        current = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+        section = f"{START}\n## Pipeline run, local backend\n\n{text}\n{END}"
+        if START in current:
+            before, rest = current.split(START, 1)
+            current = before + section + rest.split(END, 1)[1]
+        else:
+            current = current.rstrip() + "\n\n" + section + "\n"
+        RESULTS.write_text(current)
+
+
+if __name__ == "__main__":
+    main()
