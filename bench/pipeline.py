@@ -19,9 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results import write_section
+
 BENCH = Path(__file__).resolve().parent
-RESULTS = BENCH / "RESULTS.md"
-START, END = "<!-- pipeline:start -->", "<!-- pipeline:end -->"
 STEPS = ("Preprocess", "Train", "Evaluate", "CheckR2", "Register")
 # What each container script imports before it does any work: the floor a step cannot go below.
 IMPORTS = "import pandas, joblib, sklearn.linear_model, sklearn.pipeline, sklearn.preprocessing, sklearn.metrics"
@@ -99,14 +100,7 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if args.write:
-        current = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-        section = f"{START}\n## Pipeline run, local backend\n\n{text}\n{END}"
-        if START in current:
-            before, rest = current.split(START, 1)
-            current = before + section + rest.split(END, 1)[1]
-        else:
-            current = current.rstrip() + "\n\n" + section + "\n"
-        RESULTS.write_text(current)
+        write_section("pipeline", "Pipeline run, local backend", text)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ _MODEL_PACKAGE = re.compile(
 )
 _EXECUTION = re.compile(
     r"^arn:aws[a-z-]*:sagemaker:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
-    r"pipeline/(?P<pipeline>[a-z0-9](-*[a-z0-9]){0,255})/execution/(?P<id>[a-z0-9]{1,64})$"
+    r"pipeline/(?P<pipeline>[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255})/execution/(?P<id>[a-z0-9]{1,64})$"
 )
 
 

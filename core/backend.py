@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from core.models import ApprovalStatus, Execution, ModelVersion, StepRun
+from core.models import ApprovalStatus, Endpoint, Execution, Invocation, ModelVersion, StepRun
 from core.spec import RunParameters
 
 
@@ -17,8 +17,20 @@ class LogChunk:
     cursor: int
 
 
+@dataclass(frozen=True)
+class TestRows:
+    """Feature rows (8 numbers each, the endpoint's order) and the actual MedHouseVal of each."""
+
+    features: list[list[float]]
+    actuals: list[float]
+
+    def to_csv(self) -> bytes:
+        return "".join(",".join(repr(v) for v in row) + "\n" for row in self.features).encode()
+
+
 class Backend(Protocol):
     name: str
+    poll_seconds: float  # how often live views may ask for news without straining the backend
 
     def start_run(self, params: RunParameters) -> Execution:
         """Start an execution; the backend fills in the champion when min_improvement is set."""
@@ -38,6 +50,10 @@ class Backend(Protocol):
 
     def stop_execution(self, arn: str) -> Execution: ...
 
+    def test_rows(self, execution_arn: str, limit: int) -> TestRows:
+        """Up to `limit` rows of the test split an execution held out, for smoke-testing its model."""
+        ...
+
     def list_versions(self, status: ApprovalStatus | None = None) -> list[ModelVersion]:
         """The group's versions, newest first."""
         ...
@@ -48,4 +64,26 @@ class Backend(Protocol):
 
     def champion(self) -> ModelVersion | None:
         """The newest Approved version, or None."""
+        ...
+
+    def deploy(
+        self,
+        model_package_arn: str,
+        endpoint_name: str,
+        memory_mb: int,
+        max_concurrency: int,
+        force: bool = False,
+        wait: bool = True,
+    ) -> Endpoint:
+        """Serve a version: create the endpoint, or switch an existing one to it without a failed request."""
+        ...
+
+    def list_endpoints(self) -> list[Endpoint]: ...
+
+    def get_endpoint(self, name: str) -> Endpoint: ...
+
+    def delete_endpoint(self, name: str) -> None: ...
+
+    def invoke_endpoint(self, name: str, body: bytes, content_type: str = "text/csv") -> Invocation:
+        """InvokeEndpoint: CSV rows (8 features, no header) in, one prediction per line out."""
         ...

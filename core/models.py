@@ -37,6 +37,14 @@ class StepStatus(StrEnum):
         return self in (StepStatus.STARTING, StepStatus.EXECUTING, StepStatus.STOPPING)
 
 
+class EndpointStatus(StrEnum):
+    CREATING = "Creating"
+    UPDATING = "Updating"
+    IN_SERVICE = "InService"
+    DELETING = "Deleting"
+    FAILED = "Failed"
+
+
 class ApprovalStatus(StrEnum):
     PENDING = "PendingManualApproval"
     APPROVED = "Approved"
@@ -246,3 +254,57 @@ class ModelVersion:
         if self.parameters:
             record["TrainingParameters"] = dict(self.parameters)
         return record
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A serverless endpoint serving one model package version."""
+
+    name: str
+    arn: str
+    status: EndpointStatus
+    model_package_arn: str
+    created: float
+    last_modified: float
+    memory_mb: int
+    max_concurrency: int
+    url: str | None = None
+    failure_reason: str | None = None
+
+    def to_aws(self) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "EndpointName": self.name,
+            "EndpointArn": self.arn,
+            "EndpointStatus": str(self.status),
+            "CreationTime": iso_time(self.created),
+            "LastModifiedTime": iso_time(self.last_modified),
+            "ProductionVariants": [
+                {
+                    "VariantName": "AllTraffic",
+                    "CurrentServerlessConfig": {
+                        "MemorySizeInMB": self.memory_mb,
+                        "MaxConcurrency": self.max_concurrency,
+                    },
+                }
+            ],
+            # Not SageMaker fields: what the endpoint serves, and where (local endpoints only).
+            "ModelPackageArn": self.model_package_arn,
+        }
+        if self.url:
+            record["Url"] = self.url
+        if self.failure_reason:
+            record["FailureReason"] = self.failure_reason
+        return record
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One answer of an endpoint: the body as returned, and how long the round trip took."""
+
+    body: bytes
+    content_type: str
+    latency_ms: float
+
+    def predictions(self) -> list[float]:
+        """The CSV answer as numbers, one per line."""
+        return [float(line) for line in self.body.decode().split() if line.strip()]

@@ -13,10 +13,11 @@ def wait_for_execution(
     backend: Backend,
     arn: str,
     on_step: Callable[[StepRun], None] | None = None,
-    poll_seconds: float = 0.25,
+    poll_seconds: float | None = None,
     timeout: float | None = None,
 ) -> Execution:
     """Poll until the execution ends; call on_step once for each step status seen for the first time."""
+    poll_seconds = backend.poll_seconds if poll_seconds is None else poll_seconds
     seen: set[tuple[str, str]] = set()
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:

@@ -8,25 +8,36 @@ import sys
 from pathlib import Path
 
 from core import arns, spec
-from core.backend import LogChunk
+from core.backend import LogChunk, TestRows
 from core.errors import UserError
 from core.inputs import BUNDLED_DATA, check_input_file
+from core.local.endpoints import LocalEndpoints
 from core.local.executions import ExecutionRecords
 from core.local.processes import identify, spawn_detached
 from core.local.registry import LocalRegistry
 from core.local.store import Store
-from core.models import ApprovalStatus, Execution, ExecutionStatus, ModelVersion, StepRun
+from core.models import (
+    ApprovalStatus,
+    Endpoint,
+    Execution,
+    ExecutionStatus,
+    Invocation,
+    ModelVersion,
+    StepRun,
+)
 from core.spec import RunParameters
 
 
 class LocalBackend:
     name = "local"
+    poll_seconds = 0.25  # live views and --wait: reads are local SQLite queries
 
     def __init__(self, home: Path, group: str = spec.DEFAULT_GROUP) -> None:
         self.home = Path(home)
         self.store = Store(self.home)
         self.executions = ExecutionRecords(self.store)
         self.registry = LocalRegistry(self.store, group)
+        self.endpoints = LocalEndpoints(self.store, self.registry)
 
     # ---- runs ---------------------------------------------------------------------------------------
 
@@ -93,6 +104,23 @@ class LocalBackend:
         # The runner notices Stopping within a fraction of a second and stops its current step.
         return execution
 
+    def test_rows(self, execution_arn: str, limit: int) -> TestRows:
+        arn = arns.check_execution_arn(execution_arn)
+        split = self.executions.workdir(arn) / spec.PREPROCESS / "output" / "test" / "test.csv"
+        if not split.is_file():
+            raise UserError(f"execution {arn} has no test split (its Preprocess step did not finish)")
+        features: list[list[float]] = []
+        actuals: list[float] = []
+        with open(split) as rows:
+            for line in rows:
+                if len(actuals) >= limit:
+                    break
+                # The split is header-less with the target first, as Preprocess writes it.
+                values = [float(v) for v in line.split(",")]
+                actuals.append(values[0])
+                features.append(values[1:])
+        return TestRows(features, actuals)
+
     # ---- registry -----------------------------------------------------------------------------------
 
     def list_versions(self, status: ApprovalStatus | None = None) -> list[ModelVersion]:
@@ -106,3 +134,28 @@ class LocalBackend:
 
     def champion(self) -> ModelVersion | None:
         return self.registry.champion()
+
+    # ---- endpoints ----------------------------------------------------------------------------------
+
+    def deploy(
+        self,
+        model_package_arn: str,
+        endpoint_name: str,
+        memory_mb: int,
+        max_concurrency: int,
+        force: bool = False,
+        wait: bool = True,
+    ) -> Endpoint:
+        return self.endpoints.deploy(model_package_arn, endpoint_name, memory_mb, max_concurrency, force, wait)
+
+    def list_endpoints(self) -> list[Endpoint]:
+        return self.endpoints.list()
+
+    def get_endpoint(self, name: str) -> Endpoint:
+        return self.endpoints.get(name)
+
+    def delete_endpoint(self, name: str) -> None:
+        self.endpoints.delete(name)
+
+    def invoke_endpoint(self, name: str, body: bytes, content_type: str = "text/csv") -> Invocation:
+        return self.endpoints.invoke(name, body, content_type)

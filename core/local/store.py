@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS executions (
@@ -65,6 +65,25 @@ CREATE TABLE IF NOT EXISTS model_packages (
     execution_arn   TEXT,
     parameters      TEXT NOT NULL,          -- JSON: the pipeline parameters it was trained with
     UNIQUE (group_name, version)
+);
+
+CREATE TABLE IF NOT EXISTS endpoints (
+    name            TEXT PRIMARY KEY,
+    status          TEXT NOT NULL,
+    model_package_arn TEXT NOT NULL,
+    model_sha256    TEXT NOT NULL,
+    memory_mb       INTEGER NOT NULL,
+    max_concurrency INTEGER NOT NULL,
+    created         REAL NOT NULL,
+    last_modified   REAL NOT NULL,
+    url             TEXT,
+    failure_reason  TEXT,
+    folder          TEXT NOT NULL,
+    pending_arn     TEXT,                   -- the version an update is loading
+    pending_sha256  TEXT,
+    server_pid      INTEGER,
+    server_start    INTEGER,
+    server_boot     TEXT
 );
 """
 

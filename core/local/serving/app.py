@@ -1,0 +1,230 @@
+"""The endpoint's HTTP protocol as a bare ASGI application: /ping and the two invocation routes.
+
+No web framework: routing three paths by hand costs a few string comparisons, where a framework's request
+objects, routing tables and middleware cost tens of microseconds a request, which matters when a whole
+single-row request is ~0.5 ms. The model is read once per request from ``self.model``; a reload replaces
+that attribute in one assignment, so each request is answered wholly by the old or wholly by the new model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from .artifacts import LoadedModel
+from .parsing import (
+    MAX_BODY_BYTES,
+    RequestError,
+    format_predictions,
+    parse_body,
+    predictions_to_list,
+    request_format,
+    response_format,
+)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+log = logging.getLogger("housing_tui.serving")
+
+_TEXT = b"text/plain; charset=utf-8"
+_CONTENT_TYPE = {"text/csv": b"text/csv", "application/json": b"application/json"}
+# InvokeEndpoint reports the variant that answered; a local endpoint has the one SageMaker names by default.
+_VARIANT = (b"x-amzn-invoked-production-variant", b"AllTraffic")
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+async def _send(send: Send, status: int, body: bytes, content_type: bytes, headers: list) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", content_type),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _describe(exc: BaseException) -> str:
+    """An exception as one line of bounded length, fit to sit inside a one-sentence answer."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+async def _send_error(send: Send, error: RequestError, headers: list | None = None) -> None:
+    # botocore reads the error code from x-amzn-ErrorType and takes a non-JSON body as the message.
+    extra = [(b"x-amzn-errortype", error.error_type.encode()), *(headers or [])]
+    await _send(send, error.status, error.message.encode(), _TEXT, extra)
+
+
+class InferenceApp:
+    """ASGI 3 application serving one model under one endpoint name.
+
+    ``max_concurrency`` bounds the requests being served at once (body upload, parse, predict, answer).
+    Requests beyond it wait for a slot up to ``queue_timeout`` seconds, then get 429 ThrottlingException,
+    as SageMaker serverless answers above its MaxConcurrency. Waiting absorbs bursts (16 clients on a
+    limit of 5 wait a few milliseconds, where an immediate 429 would fail most of their requests), and
+    the time-out keeps an overloaded server from building an unbounded queue; boto3 retries
+    ThrottlingException with back-off by itself.
+    """
+
+    def __init__(
+        self, endpoint_name: str, model: LoadedModel, max_concurrency: int, queue_timeout: float = 2.0
+    ) -> None:
+        self.endpoint_name = endpoint_name
+        self.model = model
+        self.queue_timeout = queue_timeout
+        self.max_concurrency = max_concurrency
+        self._slots = asyncio.Semaphore(max_concurrency)
+        self._invocations_path = f"/endpoints/{endpoint_name}/invocations"
+
+    def set_max_concurrency(self, max_concurrency: int) -> None:
+        # Requests holding slots of the old semaphore release into it; new ones use the new bound.
+        self.max_concurrency = max_concurrency
+        self._slots = asyncio.Semaphore(max_concurrency)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return  # lifespan is off and websockets are not served
+        path = scope["path"]
+        if path == "/invocations" or path == self._invocations_path:
+            if scope["method"] != "POST":
+                await _send_error(
+                    send,
+                    RequestError(405, f"{path} takes POST requests with CSV or JSON rows."),
+                    [(b"allow", b"POST")],
+                )
+                return
+            await self._invocation(scope, receive, send)
+        elif path == "/ping":
+            await self._ping(scope, send)
+        elif path.startswith("/endpoints/") and path.endswith("/invocations"):
+            name = path[len("/endpoints/") : -len("/invocations")]
+            await _send_error(
+                send,
+                RequestError(
+                    404,
+                    f"Endpoint {name!r} is not served here: this server serves {self.endpoint_name!r}.",
+                    "ValidationError",
+                ),
+            )
+        else:
+            await _send_error(
+                send,
+                RequestError(
+                    404,
+                    f"There is no {path} here: this endpoint serves GET /ping, POST /invocations and "
+                    f"POST {self._invocations_path}.",
+                    "UnknownOperationException",
+                ),
+            )
+
+    async def _ping(self, scope: Scope, send: Send) -> None:
+        if scope["method"] not in ("GET", "HEAD"):
+            await _send_error(send, RequestError(405, "/ping takes GET requests."), [(b"allow", b"GET")])
+            return
+        # The app exists only once a model is loaded, so answering at all means ready.
+        await _send(send, 200, b"", _TEXT, [(b"x-model-sha256", self.model.sha256.encode())])
+
+    async def _invocation(self, scope: Scope, receive: Receive, send: Send) -> None:
+        slots = self._slots
+        if slots.locked():
+            try:
+                await asyncio.wait_for(slots.acquire(), self.queue_timeout)
+            except TimeoutError:
+                await _send_error(
+                    send,
+                    RequestError(
+                        429,
+                        f"The endpoint is serving its maximum of {self.max_concurrency} concurrent requests "
+                        f"and none finished within {self.queue_timeout:g} s: retry after a short wait.",
+                        "ThrottlingException",
+                    ),
+                )
+                return
+        else:
+            await slots.acquire()  # free slot: returns at once, without a trip through the event loop
+        try:
+            await self._answer(scope, receive, send)
+        finally:
+            slots.release()
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send) -> None:
+        model = self.model
+        try:
+            kind = request_format(_header(scope, b"content-type"))
+            answer_kind = response_format(_header(scope, b"accept"), kind)
+            body = await self._read_body(scope, receive)
+            if body is None:
+                return  # the client went away; nobody to answer
+            features = parse_body(body, kind)
+            try:
+                raw = model.predict(features)
+            except Exception as exc:
+                # Input was validated, so this is the model failing: SageMaker calls that a ModelError (424).
+                log.warning("model %s failed on %d rows: %r", model.sha256[:12], len(features), exc)
+                raise RequestError(
+                    424,
+                    f"The model failed to predict these rows ({_describe(exc)}).",
+                    "ModelError",
+                ) from None
+            payload = format_predictions(predictions_to_list(raw, len(features)), answer_kind)
+        except RequestError as error:
+            await _send_error(send, error)
+            return
+        except Exception as exc:  # a bug must cost one request a 4xx, never the server
+            log.exception("unexpected error while answering a request")
+            await _send_error(send, RequestError(400, f"The request could not be processed ({_describe(exc)})."))
+            return
+        await _send(
+            send,
+            200,
+            payload,
+            _CONTENT_TYPE[answer_kind],
+            [(b"x-model-sha256", model.sha256.encode()), _VARIANT],
+        )
+
+    @staticmethod
+    async def _read_body(scope: Scope, receive: Receive) -> bytes | None:
+        declared = _header(scope, b"content-length")
+        # Refuse a declared oversize body before reading any of it; the server discards what follows.
+        if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            raise _too_large(int(declared))
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            if chunk:
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:  # chunked uploads announce no length: count as they come
+                    raise _too_large(None)
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _too_large(size: int | None) -> RequestError:
+    told = f"{size} bytes" if size is not None else f"more than {MAX_BODY_BYTES} bytes"
+    return RequestError(
+        413,
+        f"The request body has {told}, over the {MAX_BODY_BYTES}-byte (6 MB) limit of a real-time "
+        "endpoint: send fewer rows per request.",
+    )

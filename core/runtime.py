@@ -1,0 +1,68 @@
+"""InvokeEndpoint through boto3's sagemaker-runtime client, for both backends.
+
+The local backend points the same client at its endpoint's URL, so the request takes the code path (and
+the route, /endpoints/NAME/invocations) that it takes on AWS.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from core.errors import UserError
+from core.models import Invocation
+from core.serverless import MAX_PAYLOAD_BYTES
+
+
+class EndpointError(UserError):
+    """The endpoint answered with an error, or did not answer; the message is the endpoint's sentence."""
+
+
+def local_runtime_client(url: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    # Dummy credentials and a fixed region: nothing here reaches AWS, and none may be looked up.
+    return boto3.client(
+        "sagemaker-runtime",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+        config=Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=60),
+    )
+
+
+def _error_message(error: Any) -> str:
+    response = getattr(error, "response", {}) or {}
+    details = response.get("Error", {})
+    message = details.get("Message") or ""
+    if not message:
+        # A plain-text body (the local server's sentence) is not parsed by botocore's JSON error parser.
+        body = response.get("Body") or b""
+        message = body.decode(errors="replace") if isinstance(body, bytes) else str(body)
+    code = response.get("ResponseMetadata", {}).get("HTTPStatusCode") or details.get("Code")
+    return f"{message.strip() or details.get('Code', 'error')} (HTTP {code})"
+
+
+def invoke(client: Any, endpoint_name: str, body: bytes, content_type: str = "text/csv") -> Invocation:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if len(body) > MAX_PAYLOAD_BYTES:
+        raise EndpointError(
+            f"the request is {len(body):,} bytes, over SageMaker's 6 MB limit; send fewer rows per request"
+        )
+    started = time.perf_counter()
+    try:
+        response = client.invoke_endpoint(
+            EndpointName=endpoint_name, ContentType=content_type, Accept=content_type, Body=body
+        )
+        answer = response["Body"].read()
+    except ClientError as exc:
+        raise EndpointError(f"endpoint {endpoint_name} refused the request: {_error_message(exc)}") from None
+    except BotoCoreError as exc:
+        raise EndpointError(
+            f"endpoint {endpoint_name} did not answer ({exc}); `housing-tui endpoints` shows its status"
+        ) from None
+    latency = (time.perf_counter() - started) * 1000
+    return Invocation(body=answer, content_type=response.get("ContentType", content_type), latency_ms=latency)
