@@ -15,9 +15,29 @@ from core.local.processes import ProcessIdentity, is_alive
 REPO = Path(__file__).resolve().parent.parent
 BUNDLED = REPO / "core" / "data" / "california_housing.csv.gz"
 
+# No test may reach AWS, nor read the developer's own settings. Dummy credentials, no instance-metadata
+# lookups (link-local network calls), and an endpoint where nothing listens: a call that escapes moto
+# fails here, at once, instead of going out. The moto fixtures point AWS_ENDPOINT_URL at their server.
+for _variable in ("AWS_PROFILE", "AWS_REGION", "AWS_SESSION_TOKEN", "HOUSING_TUI_HOME", "HOUSING_TUI_BACKEND"):
+    os.environ.pop(_variable, None)
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CONFIG_FILE": "/nonexistent/aws-config",
+        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials",
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+        "HOUSING_TUI_CONFIG": "/nonexistent/housing-tui/config.toml",
+        "SAGEMAKER_SUPPRESS_V2_WARNING": "1",
+    }
+)
 
-def kill_recorded_runners(home: Path) -> None:
-    """End every runner recorded in a home, with its step scripts (the runner leads their process group)."""
+
+def kill_recorded_processes(home: Path) -> None:
+    """End every runner and endpoint server recorded in a home, with their children: each leads its own
+    process group (session), so killing the group takes the step scripts along."""
     database = home / "state.db"
     if not database.exists():
         return
@@ -25,6 +45,11 @@ def kill_recorded_runners(home: Path) -> None:
         rows = db.execute(
             "SELECT runner_pid, runner_start, runner_boot FROM executions WHERE runner_pid IS NOT NULL"
         ).fetchall()
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "endpoints" in tables:
+            rows += db.execute(
+                "SELECT server_pid, server_start, server_boot FROM endpoints WHERE server_pid IS NOT NULL"
+            ).fetchall()
     for pid, start, boot in rows:
         if is_alive(ProcessIdentity(pid, start, boot)):
             with contextlib.suppress(ProcessLookupError):
@@ -36,7 +61,7 @@ def home(tmp_path: Path):
     """An empty home folder; runners started in it are killed at teardown, pass or fail."""
     folder = tmp_path / "home"
     yield folder
-    kill_recorded_runners(folder)
+    kill_recorded_processes(folder)
 
 
 @pytest.fixture
@@ -44,3 +69,7 @@ def backend(home: Path):
     from core.local.backend import LocalBackend
 
     return LocalBackend(home)
+
+
+# The AWS backend's fixtures (moto server, the SageMaker stand-in), for tests/sagemaker and tests/contract.
+from tests.aws import aws, moto_server, sagemaker_backend, sagemaker_clients, simulator  # noqa: E402, F401

@@ -1,0 +1,120 @@
+"""boto3 sessions and clients for the SageMaker backend, and AWS errors turned into one sentence.
+
+boto3's own configuration is honoured: profiles, AWS_REGION / AWS_DEFAULT_REGION, AWS_ENDPOINT_URL and
+AWS_ENDPOINT_URL_<SERVICE>, credential chains. We set only retries, never an endpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from core.errors import NotFound, UserError
+
+# Standard retry mode backs off exponentially with jitter on throttling and transient errors.
+RETRIES = {"max_attempts": 8, "mode": "standard"}
+NOT_FOUND_CODES = {"ResourceNotFound", "ValidationException", "NoSuchKey", "NoSuchBucket", "404"}
+
+
+@dataclass
+class Clients:
+    """The clients the backend uses.
+
+    `sagemaker_extra` serves the operations moto does not implement (ListPipelineExecutionSteps,
+    StopPipelineExecution, UpdateEndpoint). In use it is the very same client as `sagemaker`; tests give it
+    a botocore Stubber of its own.
+    """
+
+    session: Any
+    sagemaker: Any
+    sagemaker_extra: Any
+    runtime: Any
+    s3: Any
+    logs: Any
+    sts: Any
+
+    @property
+    def region(self) -> str:
+        return self.session.region_name
+
+
+def make_session(region: str | None, profile: str | None = None) -> Any:
+    import boto3
+    import botocore.exceptions
+
+    try:
+        session = boto3.Session(region_name=region, profile_name=profile)
+    except botocore.exceptions.ProfileNotFound:
+        raise UserError(f"AWS profile {profile!r} is not configured; check ~/.aws/config or AWS_PROFILE") from None
+    if not session.region_name:
+        raise UserError(
+            "no AWS region: set region in the [sagemaker] section of the config file, HOUSING_TUI_REGION, "
+            "--region, or AWS_REGION"
+        )
+    if session.region_name not in set(session.get_available_regions("sagemaker")) | set(
+        session.get_available_regions("sagemaker", partition_name="aws-cn")
+    ) | set(session.get_available_regions("sagemaker", partition_name="aws-us-gov")):
+        raise UserError(f"region {session.region_name!r} does not offer SageMaker; choose a region that does")
+    return session
+
+
+def make_clients(session: Any) -> Clients:
+    from botocore.config import Config
+
+    config = Config(retries=RETRIES, user_agent_extra="housing-tui")
+    sagemaker = session.client("sagemaker", config=config)
+    return Clients(
+        session=session,
+        sagemaker=sagemaker,
+        sagemaker_extra=sagemaker,
+        runtime=session.client("sagemaker-runtime", config=config),
+        s3=session.client("s3", config=config),
+        logs=session.client("logs", config=config),
+        sts=session.client("sts", config=config),
+    )
+
+
+def _says_missing(message: str) -> bool:
+    # SageMaker answers a missing resource with a ValidationException; only its message tells.
+    text = message.lower()
+    return any(words in text for words in ("not exist", "not found", "could not find", "cannot find"))
+
+
+def _action(error: Any, service: str) -> str:
+    operation = getattr(error, "operation_name", None) or "the request"
+    return f"{service}:{operation}"
+
+
+@contextmanager
+def aws_errors(service: str = "sagemaker", who: str | None = None, missing: str | None = None) -> Iterator[None]:
+    """Turn boto errors into UserError sentences; `missing` is the sentence for a not-found error."""
+    import botocore.exceptions as bx
+
+    try:
+        yield
+    except bx.NoCredentialsError:
+        raise UserError(
+            "no AWS credentials found: configure a profile (aws configure), AWS_PROFILE, or "
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        ) from None
+    except (bx.EndpointConnectionError, bx.ConnectTimeoutError) as exc:
+        raise UserError(
+            f"cannot reach {service} ({exc}); check the region and the network (or AWS_ENDPOINT_URL)"
+        ) from None
+    except bx.ClientError as exc:
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        message = str(error.get("Message", "")).rstrip(".")
+        action = _action(exc, service)
+        if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "403"):
+            subject = f" for {who}" if who else ""
+            raise UserError(f"AccessDenied on {action}{subject}: add {action} to its IAM policy") from None
+        if code in ("ThrottlingException", "Throttling", "TooManyRequestsException", "SlowDown"):
+            raise UserError(f"AWS is throttling {action} even after retries; wait a minute and try again") from None
+        if code in ("ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException"):
+            raise UserError(f"the AWS credentials were refused ({code}): refresh them and try again") from None
+        if missing and code in NOT_FOUND_CODES and (code != "ValidationException" or _says_missing(message)):
+            raise NotFound(missing) from None
+        raise UserError(f"{action} failed: {message or code}") from None

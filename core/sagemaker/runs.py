@@ -1,0 +1,298 @@
+"""Pipeline executions on SageMaker: start, list, steps (with the CheckR2 numbers), logs, stop."""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import warnings
+from pathlib import Path
+from typing import Any
+
+from core import spec
+from core.backend import LogChunk, TestRows
+from core.errors import NotFound, UserError
+from core.inputs import BUNDLED_DATA, check_input_file
+from core.models import ConditionResult, Execution, ExecutionStatus, GateOutcome, StepRun, StepStatus
+from core.sagemaker import s3
+from core.sagemaker.aws import Clients, aws_errors
+from core.sagemaker.config import SageMakerSettings
+
+LOG_GROUPS = {"ProcessingJob": "/aws/sagemaker/ProcessingJobs", "TrainingJob": "/aws/sagemaker/TrainingJobs"}
+
+
+def display_step_name(name: str) -> str | None:
+    """SageMaker names RegisterModel's steps Register-RegisterModel and Register-RepackModel-N."""
+    if name in spec.STEP_NAMES:
+        return name
+    if name.startswith(f"{spec.REGISTER}-"):
+        return spec.REGISTER
+    return None
+
+
+def _failure_reason(record: dict[str, Any]) -> str | None:
+    reason = record.get("FailureReason") or record.get("PipelineExecutionFailureReason")
+    # moto renders a missing reason as the string "None"; AWS leaves the field out.
+    return None if reason in (None, "", "None") else reason
+
+
+def _time(value: Any) -> float | None:
+    return value.timestamp() if value is not None else None
+
+
+class SageMakerRuns:
+    def __init__(self, clients: Clients, settings: SageMakerSettings, bucket: str) -> None:
+        self.clients = clients
+        self.settings = settings
+        self.bucket = bucket
+        self._parameters: dict[str, dict[str, str]] = {}
+        self._evaluations: dict[str, dict[str, Any]] = {}
+        self._definitions: dict[bool, str] = {}
+
+    # ---- the pipeline ---------------------------------------------------------------------------------
+
+    def definition(self, champion_gate: bool) -> str:
+        """The definition JSON, built by the SDK once per process and gate shape (it takes seconds)."""
+        if champion_gate not in self._definitions:
+            from core.sagemaker.pipeline import build_pipeline, pipeline_session
+
+            with aws_errors(who=self.settings.role_arn), warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the SDK's "Running within a PipelineSession" notice
+                session = pipeline_session(self.clients.session, self.settings, self.bucket)
+                self._definitions[champion_gate] = build_pipeline(session, self.settings, champion_gate).definition()
+        return self._definitions[champion_gate]
+
+    def upsert(self, champion_gate: bool) -> None:
+        """Create the pipeline, or update it to this definition (what the SDK's Pipeline.upsert does)."""
+        definition = self.definition(champion_gate)
+        sm = self.clients.sagemaker
+        args = {
+            "PipelineName": self.settings.pipeline_name,
+            "PipelineDefinition": definition,
+            "RoleArn": self.settings.role_arn,
+            "PipelineDescription": "California housing: Preprocess, Train, Evaluate, CheckR2, Register (housing-tui)",
+        }
+        try:
+            with aws_errors(who=self.settings.role_arn, missing="the pipeline does not exist yet"):
+                sm.describe_pipeline(PipelineName=self.settings.pipeline_name)
+            exists = True
+        except NotFound:
+            exists = False
+        with aws_errors(who=self.settings.role_arn):
+            if exists:
+                sm.update_pipeline(**args)
+            else:
+                sm.create_pipeline(**args, ClientRequestToken=secrets.token_hex(16))
+
+    # ---- start ----------------------------------------------------------------------------------------
+
+    def start(self, params: spec.RunParameters) -> Execution:
+        if params.input_data.startswith("s3://"):
+            input_uri = params.input_data
+        else:
+            local = check_input_file(params.input_data) if params.input_data else BUNDLED_DATA
+            with aws_errors("s3", who=self.settings.role_arn):
+                input_uri = s3.upload_input(self.clients.s3, Path(local), self.bucket, self.settings.prefix)
+        params = dataclasses.replace(params, input_data=input_uri)
+        self.upsert(champion_gate=params.min_improvement is not None)
+        with aws_errors(who=self.settings.role_arn):
+            response = self.clients.sagemaker.start_pipeline_execution(
+                PipelineName=self.settings.pipeline_name,
+                PipelineExecutionDisplayName=f"housing-tui-{secrets.token_hex(4)}",
+                PipelineParameters=[{"Name": k, "Value": v} for k, v in params.as_pipeline_parameters().items()],
+            )
+        return self.get(response["PipelineExecutionArn"])
+
+    # ---- read -----------------------------------------------------------------------------------------
+
+    def list(self) -> list[Execution]:
+        summaries: list[dict[str, Any]] = []
+        with aws_errors(missing=f"pipeline {self.settings.pipeline_name} does not exist yet; `run` creates it"):
+            paginator = self.clients.sagemaker.get_paginator("list_pipeline_executions")
+            for page in paginator.paginate(
+                PipelineName=self.settings.pipeline_name, SortBy="CreationTime", SortOrder="Descending"
+            ):
+                summaries.extend(page["PipelineExecutionSummaries"])
+        executions = [self._execution(s) for s in summaries]
+        # Newest first whatever order the pages came in (the API's sort is a request, not a promise).
+        return sorted(executions, key=lambda e: e.created, reverse=True)
+
+    def get(self, arn: str) -> Execution:
+        with aws_errors(missing=f"no execution {arn}; `housing-tui executions` lists them"):
+            return self._execution(self.clients.sagemaker.describe_pipeline_execution(PipelineExecutionArn=arn))
+
+    def _execution(self, record: dict[str, Any]) -> Execution:
+        arn = record["PipelineExecutionArn"]
+        created = _time(record.get("CreationTime") or record.get("StartTime")) or 0.0
+        return Execution(
+            arn=arn,
+            pipeline_name=self.settings.pipeline_name,
+            status=ExecutionStatus(record["PipelineExecutionStatus"]),
+            created=created,
+            last_modified=_time(record.get("LastModifiedTime")) or created,
+            parameters=self.parameters(arn),
+            failure_reason=_failure_reason(record),
+            display_name=record.get("PipelineExecutionDisplayName"),
+        )
+
+    def parameters(self, arn: str) -> dict[str, str]:
+        if arn not in self._parameters:  # an execution's parameters never change
+            with aws_errors():
+                pages = self.clients.sagemaker.get_paginator("list_pipeline_parameters_for_execution").paginate(
+                    PipelineExecutionArn=arn
+                )
+                self._parameters[arn] = {p["Name"]: p["Value"] for page in pages for p in page["PipelineParameters"]}
+        return self._parameters[arn]
+
+    def raw_steps(self, arn: str) -> list[dict[str, Any]]:
+        records: list[dict[str, Any]] = []
+        with aws_errors(missing=f"no execution {arn}; `housing-tui executions` lists them"):
+            token = None
+            while True:
+                args: dict[str, Any] = {"PipelineExecutionArn": arn, "SortOrder": "Ascending"}
+                if token:
+                    args["NextToken"] = token
+                page = self.clients.sagemaker_extra.list_pipeline_execution_steps(**args)
+                records.extend(page["PipelineExecutionSteps"])
+                token = page.get("NextToken")
+                if not token:
+                    return records
+
+    def steps(self, arn: str) -> list[StepRun]:
+        records = self.raw_steps(arn)
+        merged: dict[str, StepRun] = {}
+        for record in records:
+            name = display_step_name(record["StepName"])
+            if name is None:
+                continue
+            metadata = record.get("Metadata", {})
+            step = StepRun(
+                name=name,
+                status=StepStatus(record["StepStatus"]),
+                start_time=_time(record.get("StartTime")),
+                end_time=_time(record.get("EndTime")),
+                failure_reason=record.get("FailureReason"),
+                gate=self._gate(arn, records, metadata) if "Condition" in metadata else None,
+                model_package_arn=metadata.get("RegisterModel", {}).get("Arn"),
+            )
+            previous = merged.get(name)
+            if previous is not None and name == spec.REGISTER:
+                # RepackModel then RegisterModel: one user-facing step spanning both.
+                step = dataclasses.replace(
+                    step if step.model_package_arn or not previous.status.is_active else previous,
+                    start_time=min(t for t in (previous.start_time, step.start_time) if t is not None)
+                    if previous.start_time or step.start_time
+                    else None,
+                )
+            merged[name] = step
+        return [merged[n] for n in spec.STEP_NAMES if n in merged]
+
+    def _gate(self, arn: str, records: list[dict[str, Any]], metadata: dict[str, Any]) -> GateOutcome:
+        """SageMaker reports only the outcome; the numbers come from the run's evaluation.json."""
+        passed = str(metadata["Condition"].get("Outcome", "")).lower() == "true"
+        report = self._evaluation(arn, records)
+        values = self.parameters(arn)
+        if report is None:
+            return GateOutcome(
+                passed, (ConditionResult("threshold", float("nan"), None, passed, "evaluation.json unread"),)
+            )
+        r2 = float(spec.json_get(report, spec.R2_JSON_PATH))
+        threshold = float(values.get("R2Threshold", spec.PARAMETER_DEFAULTS["R2Threshold"]))
+        conditions = [ConditionResult("threshold", r2, threshold, r2 >= threshold)]
+        floor = float(values.get("ChampionR2Floor", spec.NO_CHAMPION_FLOOR))
+        if floor > spec.NO_CHAMPION_FLOOR / 2:
+            detail = f"champion r2 + {float(values.get('MinImprovement', 0)):.4f} = {floor:.4f}"
+            conditions.append(ConditionResult("champion", r2, floor, r2 >= floor, detail))
+        return GateOutcome(passed, tuple(conditions))
+
+    def _job(self, records: list[dict[str, Any]], step: str) -> tuple[str, str] | None:
+        """(kind, name) of the job behind a step, from the step's Metadata."""
+        for record in records:
+            if display_step_name(record["StepName"]) == step and record["StepName"] == step:
+                for kind in ("ProcessingJob", "TrainingJob"):
+                    job_arn = record.get("Metadata", {}).get(kind, {}).get("Arn")
+                    if job_arn:
+                        return kind, job_arn.rsplit("/", 1)[-1]
+        return None
+
+    def _output_uri(self, records: list[dict[str, Any]], step: str, output: str) -> str | None:
+        job = self._job(records, step)
+        if job is None or job[0] != "ProcessingJob":
+            return None
+        with aws_errors():
+            described = self.clients.sagemaker.describe_processing_job(ProcessingJobName=job[1])
+        for item in described.get("ProcessingOutputConfig", {}).get("Outputs", []):
+            if item.get("OutputName") == output:
+                return item["S3Output"]["S3Uri"]
+        return None
+
+    def _evaluation(self, arn: str, records: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """The run's evaluation.json; kept once read (it never changes), asked again while it is missing."""
+        if arn not in self._evaluations:
+            uri = self._output_uri(records, spec.EVALUATE, spec.PROPERTY_FILE_OUTPUT)
+            try:
+                with aws_errors("s3"):
+                    report = s3.read_json(self.clients.s3, f"{uri.rstrip('/')}/{spec.PROPERTY_FILE_PATH}")
+            except (UserError, ValueError, AttributeError):
+                return None
+            self._evaluations[arn] = report
+        return self._evaluations[arn]
+
+    # ---- logs, stop, test rows ------------------------------------------------------------------------
+
+    def read_log(self, arn: str, step: str, cursor: int = 0) -> LogChunk:
+        """CloudWatch log lines of the step's job; the cursor counts the events already returned."""
+        if step not in spec.STEP_NAMES:
+            raise UserError(f"step {step!r} is not one of {', '.join(spec.STEP_NAMES)}")
+        records = self.raw_steps(arn)
+        if step in (spec.CHECK_R2, spec.REGISTER):
+            lines = [
+                f"{s.gate.summary}\n" if s.gate else f"registered {s.model_package_arn}\n"
+                for s in self.steps(arn)
+                if s.name == step and (s.gate or s.model_package_arn)
+            ]
+            text = "".join(lines)
+            return LogChunk(text[cursor:], len(text)) if cursor <= len(text) else LogChunk("", cursor)
+        job = self._job(records, step)
+        if job is None:
+            return LogChunk("", cursor)
+        kind, name = job
+        events: list[str] = []
+        with aws_errors("logs"):
+            try:
+                paginator = self.clients.logs.get_paginator("filter_log_events")
+                for page in paginator.paginate(logGroupName=LOG_GROUPS[kind], logStreamNamePrefix=f"{name}/"):
+                    events.extend(e["message"] for e in page["events"])
+            except self.clients.logs.exceptions.ResourceNotFoundException:
+                events = []  # the job has not written a log yet
+        fresh = events[cursor:]
+        return LogChunk("".join(m if m.endswith("\n") else m + "\n" for m in fresh), cursor + len(fresh))
+
+    def stop(self, arn: str) -> Execution:
+        execution = self.get(arn)
+        if not execution.status.is_active:
+            raise UserError(f"execution {arn} has already ended ({execution.status}); there is nothing to stop")
+        with aws_errors(who=self.settings.role_arn):
+            self.clients.sagemaker_extra.stop_pipeline_execution(
+                PipelineExecutionArn=arn, ClientRequestToken=secrets.token_hex(16)
+            )
+        return self.get(arn)
+
+    def test_rows(self, arn: str, limit: int) -> TestRows:
+        uri = self._output_uri(self.raw_steps(arn), spec.PREPROCESS, "test")
+        if uri is None:
+            raise UserError(f"execution {arn} has no test split (its Preprocess step did not finish)")
+        bucket, key = s3.split_uri(uri.rstrip("/") + "/test.csv")
+        size = max(4096, limit * 400)  # a row is under 200 bytes: read only the start of the split
+        with aws_errors("s3", missing=f"the test split of {arn} is gone from S3"):
+            text = s3.read_text(self.clients.s3, f"s3://{bucket}/{key}", limit=size)
+        lines = text.splitlines()
+        if len(text.encode()) >= size:
+            lines = lines[:-1]  # the range may end inside a row
+        features, actuals = [], []
+        for line in lines[:limit]:
+            if not line.strip():
+                continue
+            values = [float(v) for v in line.split(",")]
+            actuals.append(values[0])
+            features.append(values[1:])
+        return TestRows(features, actuals)

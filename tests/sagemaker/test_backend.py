@@ -1,0 +1,126 @@
+"""The SageMaker backend's own behaviour on moto: doctor, settings, errors, the CLI with --backend sagemaker."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from core.errors import UserError
+from core.sagemaker.config import SageMakerSettings, check_bucket_name
+from core.sagemaker.doctor import run_checks
+from core.settings import load
+from core.spec import RunParameters
+from tests.aws import BUCKET, REGION, ROLE
+from tui.cli import main
+
+
+def statuses(checks) -> dict[str, str]:
+    return {c.name: c.status for c in checks}
+
+
+def test_doctor_passes_on_a_ready_account_and_offers_to_create_the_group(sagemaker_clients) -> None:
+    settings = SageMakerSettings(region=REGION, role_arn=ROLE, bucket=BUCKET)
+    checks = run_checks(settings, sagemaker_clients)
+    assert statuses(checks) == {
+        "config": "ok",
+        "region": "ok",
+        "credentials": "ok",
+        "role": "ok",
+        "bucket": "ok",
+        "model package group": "fail",
+        "pipeline": "warn",
+    }
+    group = next(c for c in checks if c.name == "model package group")
+    assert "CaliforniaHousing does not exist" in group.detail and "--create-group" in group.fix
+    asked: list[str] = []
+    created = run_checks(settings, sagemaker_clients, lambda name: asked.append(name) or True)
+    assert asked == ["CaliforniaHousing"] and statuses(created)["model package group"] == "ok"
+    assert statuses(run_checks(settings, sagemaker_clients))["model package group"] == "ok"
+
+
+def test_doctor_names_a_missing_bucket_and_missing_credentials(sagemaker_clients, monkeypatch) -> None:
+    checks = run_checks(SageMakerSettings(region=REGION, role_arn=ROLE, bucket="no-such-bucket"), sagemaker_clients)
+    bucket = next(c for c in checks if c.name == "bucket")
+    assert bucket.status == "fail" and "no-such-bucket does not exist" in bucket.detail
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    checks = run_checks(SageMakerSettings(region=REGION, role_arn=ROLE, bucket=BUCKET))
+    assert statuses(checks)["credentials"] == "fail"
+    assert "no AWS credentials found" in next(c.detail for c in checks if c.name == "credentials")
+    assert "bucket" not in statuses(checks)  # nothing after a failed credentials check is attempted
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({}, "no SageMaker execution role"),
+        ({"role_arn": "SageMakerRole"}, "is not an IAM role ARN"),
+        ({"role_arn": "arn:aws:iam::123:role/x"}, "is not an IAM role ARN"),
+        ({"role_arn": ROLE, "bucket": "My_Bucket"}, "breaks S3's naming rules"),
+        ({"role_arn": ROLE, "bucket": "192.168.1.1"}, "IP address"),
+        ({"role_arn": ROLE, "model_package_group": "bad_group"}, "breaks SageMaker's name rule"),
+        ({"role_arn": ROLE, "memory": 1000}, "is not a serverless size"),
+        ({"role_arn": ROLE, "processing_instance_type": "m5.large"}, "is not a SageMaker instance type"),
+    ],
+)
+def test_bad_settings_are_refused_before_any_aws_call(settings: dict, message: str) -> None:
+    with pytest.raises(UserError, match=message):
+        SageMakerSettings(**settings).validate()
+
+
+def test_bucket_rules() -> None:
+    for good in ("housing-test", "a.b-c", "abc"):
+        assert check_bucket_name(good) == good
+    for bad in ("ab", "a..b", "-abc", "abc-", "xn--abc", "abc-s3alias", "a" * 64):
+        with pytest.raises(UserError):
+            check_bucket_name(bad)
+
+
+def test_a_region_without_sagemaker_is_one_sentence(capsys) -> None:
+    code = main(["--backend", "sagemaker", "--role-arn", ROLE, "--region", "xx-nowhere-1", "versions"])
+    assert code == 2 and "region 'xx-nowhere-1' does not offer SageMaker" in capsys.readouterr().err
+
+
+def test_settings_come_from_the_config_section_and_environment(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f'backend = "sagemaker"\n[sagemaker]\nrole_arn = "{ROLE}"\nbucket = "from-file"\nmemory = 4096\n')
+    settings = load(config, environ={"HOUSING_TUI_BUCKET": "from-env", "HOUSING_TUI_REGION": "eu-west-1"})
+    assert settings.backend == "sagemaker"
+    assert settings.sagemaker == {"role_arn": ROLE, "bucket": "from-env", "memory": "4096", "region": "eu-west-1"}
+    config.write_text("[sagemaker]\nrole = 'x'\n")
+    with pytest.raises(UserError, match="unknown \\[sagemaker\\] setting 'role'"):
+        load(config, environ={})
+
+
+def test_access_denied_becomes_one_sentence_with_the_fix(sagemaker_backend, simulator) -> None:
+    execution = sagemaker_backend.start_run(RunParameters())
+    simulator.running(execution.arn)
+    events = sagemaker_backend.clients.sagemaker_extra.meta.events
+    events.unregister("provide-client-params.sagemaker.StopPipelineExecution", simulator._feed_stop)
+    simulator.stubber.add_client_error(
+        "stop_pipeline_execution", service_error_code="AccessDeniedException", service_message="not allowed"
+    )
+    with pytest.raises(UserError) as caught:
+        sagemaker_backend.stop_execution(execution.arn)
+    assert str(caught.value) == (
+        f"AccessDenied on sagemaker:StopPipelineExecution for {ROLE}: add sagemaker:StopPipelineExecution to its "
+        "IAM policy"
+    )
+
+
+def test_the_cli_on_the_sagemaker_backend(aws: str, capsys, tmp_path: Path) -> None:
+    base = ["--backend", "sagemaker", "--role-arn", ROLE, "--bucket", BUCKET, "--home", str(tmp_path)]
+    assert main([*base, "versions", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"ModelPackageSummaryList": []}
+    assert main([*base, "pipeline", "show"]) == 0
+    definition = json.loads(capsys.readouterr().out)
+    assert [s["Name"] for s in definition["Steps"]] == ["Preprocess", "Train", "Evaluate", "CheckR2"]
+    assert main([*base, "doctor", "--json", "--create-group"]) == 0
+    checks = {c["Name"]: c["Status"] for c in json.loads(capsys.readouterr().out)["Checks"]}
+    assert checks["credentials"] == "ok" and checks["model package group"] == "ok"
+    assert main([*base, "approve", "arn:aws:sagemaker:us-east-1:123456789012:model-package/californiahousing/3"]) == 2
+    assert "no model package" in capsys.readouterr().err
+    assert main(["--home", str(tmp_path), "pipeline", "show"]) == 2
+    assert "use --backend sagemaker" in capsys.readouterr().err
