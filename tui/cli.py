@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from core import spec
+from core import serverless, spec
 from core.backend import Backend
 from core.errors import UserError
-from core.models import ApprovalStatus, Execution, ExecutionStatus, StepRun
+from core.models import ApprovalStatus, EndpointStatus, Execution, ExecutionStatus, StepRun
 from tui.formatting import duration, local_time, number, table
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE = 0, 1, 2
@@ -33,13 +33,23 @@ def finite_float(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="housing-tui",
-        description="Train, gate, register and deploy the California housing model.",
+        description="Train, gate, register and deploy the California housing model. "
+        "With no command, opens the terminal application.",
     )
-    parser.add_argument("--backend", choices=["local"], help="where the work runs (default: local)")
+    parser.add_argument(
+        "--backend", choices=["local", "sagemaker"], help="where the work runs (default: local, or the config's)"
+    )
     parser.add_argument(
         "--home", type=Path, help="local state folder (default: $HOUSING_TUI_HOME, else the user data folder)"
     )
     parser.add_argument("--group", help=f"model package group (default: {spec.DEFAULT_GROUP})")
+    aws = parser.add_argument_group("sagemaker backend (also [sagemaker] in the config file, HOUSING_TUI_<NAME>)")
+    aws.add_argument("--region", help="AWS region (default: boto3's: AWS_REGION, the profile, ...)")
+    aws.add_argument("--profile", help="AWS profile (default: boto3's)")
+    aws.add_argument("--role-arn", help="SageMaker execution role ARN")
+    aws.add_argument("--bucket", help="S3 bucket for inputs and artifacts (default: sagemaker-REGION-ACCOUNT)")
+    aws.add_argument("--prefix", help="S3 key prefix (default: housing-tui)")
+    aws.add_argument("--pipeline-name", help=f"SageMaker pipeline name (default: {spec.PIPELINE_NAME})")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = commands.add_parser("run", help="start a pipeline run: Preprocess, Train, Evaluate, CheckR2, Register")
@@ -78,6 +88,40 @@ def build_parser() -> argparse.ArgumentParser:
     versions = commands.add_parser("versions", help="list the model package group's versions, newest first")
     versions.add_argument("--status", choices=[s.value for s in ApprovalStatus])
     versions.add_argument("--json", action="store_true")
+
+    deploy = commands.add_parser("deploy", help="serve a model package version on a (serverless) endpoint")
+    deploy.add_argument("model_package_arn", help="model package ARN, or the version number")
+    deploy.add_argument("--endpoint", default=serverless.DEFAULT_ENDPOINT, help="endpoint name (default: %(default)s)")
+    deploy.add_argument(
+        "--memory", type=int, default=serverless.DEFAULT_MEMORY, help="MemorySizeInMB: 1024..6144 in steps of 1024"
+    )
+    deploy.add_argument(
+        "--max-concurrency", type=int, default=serverless.DEFAULT_MAX_CONCURRENCY, help="MaxConcurrency: 1..200"
+    )
+    deploy.add_argument("--force", action="store_true", help="deploy a version that is not Approved")
+    deploy.add_argument("--wait", action="store_true", help="wait until InService (or Failed)")
+    deploy.add_argument("--json", action="store_true")
+
+    endpoints = commands.add_parser("endpoints", help="list endpoints: status, model, URL, last error")
+    endpoints.add_argument("--json", action="store_true")
+
+    invoke = commands.add_parser("invoke", help="send CSV rows to an endpoint; prints one prediction per line")
+    invoke.add_argument("endpoint")
+    invoke.add_argument("--file", type=Path, help="CSV rows (default: standard input); a header row is allowed")
+    invoke.add_argument("--json", action="store_true")
+
+    delete = commands.add_parser("delete-endpoint", help="stop an endpoint and remove it")
+    delete.add_argument("endpoint")
+    delete.add_argument("--json", action="store_true")
+
+    doctor = commands.add_parser("doctor", help="check that the backend is ready: credentials, role, bucket, ...")
+    doctor.add_argument("--create-group", action="store_true", help="create the model package group if missing")
+    doctor.add_argument("--json", action="store_true")
+
+    pipeline = commands.add_parser("pipeline", help="the SageMaker pipeline definition")
+    pipeline_commands = pipeline.add_subparsers(dest="pipeline_command", metavar="show", required=True)
+    show = pipeline_commands.add_parser("show", help="print the definition JSON that `run` would upsert")
+    show.add_argument("--min-improvement", type=finite_float, help="include the champion condition, as run would")
 
     for verb, status in (("approve", ApprovalStatus.APPROVED), ("reject", ApprovalStatus.REJECTED)):
         command = commands.add_parser(verb, help=f"set a version's approval status to {status}")
@@ -297,18 +341,118 @@ def cmd_approval(backend: Backend, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_deploy(backend: Backend, args: argparse.Namespace) -> int:
+    arn = resolve_version(backend, args.model_package_arn)
+    endpoint = backend.deploy(arn, args.endpoint, args.memory, args.max_concurrency, args.force, args.wait)
+    if args.json:
+        print_json(endpoint.to_aws())
+    elif endpoint.status == EndpointStatus.IN_SERVICE:
+        print(f"{endpoint.name}: InService at {endpoint.url}, serving {endpoint.model_package_arn}")
+    elif endpoint.status == EndpointStatus.FAILED:
+        print(f"{endpoint.name}: Failed: {endpoint.failure_reason}")
+    else:
+        print(f"{endpoint.name}: {endpoint.status}; `housing-tui endpoints` shows when it is InService")
+    return EXIT_RUN_FAILED if endpoint.status == EndpointStatus.FAILED else EXIT_OK
+
+
+def cmd_endpoints(backend: Backend, args: argparse.Namespace) -> int:
+    endpoints = backend.list_endpoints()
+    if args.json:
+        print_json({"Endpoints": [e.to_aws() for e in endpoints]})
+        return EXIT_OK
+    if not endpoints:
+        print("no endpoints; deploy an Approved version with: housing-tui deploy ARN --wait")
+        return EXIT_OK
+    rows = [
+        [
+            e.name,
+            str(e.status),
+            e.model_package_arn,
+            e.url or "-",
+            local_time(e.created),
+            f"{e.memory_mb}MB/{e.max_concurrency}",
+            e.failure_reason or "",
+        ]
+        for e in endpoints
+    ]
+    print(table(["NAME", "STATUS", "MODEL PACKAGE", "URL", "CREATED", "SERVERLESS", "LAST ERROR"], rows))
+    return EXIT_OK
+
+
+def cmd_invoke(backend: Backend, args: argparse.Namespace) -> int:
+    from core.csvrows import prepare_rows
+
+    if args.file is not None:
+        try:
+            text = args.file.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError(f"cannot read {args.file} ({exc}); pass a CSV file of feature rows") from None
+    else:
+        text = sys.stdin.read()
+    rows = prepare_rows(text)
+    answer = backend.invoke_endpoint(args.endpoint, rows.body)
+    predictions = answer.predictions()
+    if args.json:
+        record = {"ContentType": answer.content_type, "InvokedProductionVariant": "AllTraffic"}
+        record.update(Predictions=predictions, LatencyMs=round(answer.latency_ms, 3))
+        if rows.actuals is not None:
+            record["Actuals"] = rows.actuals
+        print_json(record)
+    else:
+        sys.stdout.write(answer.body.decode())
+    return EXIT_OK
+
+
+def cmd_delete_endpoint(backend: Backend, args: argparse.Namespace) -> int:
+    backend.delete_endpoint(args.endpoint)
+    if args.json:
+        print_json({"EndpointName": args.endpoint})
+    else:
+        print(f"deleted endpoint {args.endpoint}")
+    return EXIT_OK
+
+
+def cmd_doctor(backend: Backend, args: argparse.Namespace) -> int:
+    from core.doctor import run_doctor
+
+    checks = run_doctor(backend, create_group=args.create_group)
+    if args.json:
+        print_json({"Backend": backend.name, "Checks": [c.to_json() for c in checks]})
+    else:
+        for check in checks:
+            fix = f"  -> {check.fix}" if check.fix and check.status != "ok" else ""
+            print(f"{check.status.upper():<4}  {check.name:<20}  {check.detail}{fix}")
+    return EXIT_OK if all(c.status != "fail" for c in checks) else EXIT_RUN_FAILED
+
+
+def cmd_pipeline(backend: Backend, args: argparse.Namespace) -> int:
+    definition = getattr(backend, "pipeline_definition", None)
+    if definition is None:
+        raise UserError(
+            "the local backend runs core/spec.py directly and has no SageMaker definition; use --backend sagemaker"
+        )
+    print(json.dumps(json.loads(definition(champion_gate=args.min_improvement is not None)), indent=2))
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from core import settings as settings_module
     from core.backends import open_backend
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return EXIT_OK
     try:
-        settings = settings_module.load().with_overrides(backend=args.backend, home=args.home, group=args.group)
+        aws = {k: getattr(args, k) for k in ("region", "profile", "role_arn", "bucket", "prefix", "pipeline_name")}
+        settings = settings_module.load().with_overrides(
+            backend=args.backend, home=args.home, group=args.group, sagemaker=aws
+        )
         backend = open_backend(settings)
+        if args.command is None:
+            # No command: the terminal application. Imported here so headless commands never load Textual.
+            from tui.app import HousingApp
+
+            HousingApp(backend, settings).run()
+            return EXIT_OK
         if args.command == "run":
             return cmd_run(backend, settings.threshold, args)
         handlers = {
@@ -319,6 +463,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             "versions": cmd_versions,
             "approve": cmd_approval,
             "reject": cmd_approval,
+            "deploy": cmd_deploy,
+            "endpoints": cmd_endpoints,
+            "invoke": cmd_invoke,
+            "delete-endpoint": cmd_delete_endpoint,
+            "doctor": cmd_doctor,
+            "pipeline": cmd_pipeline,
         }
         return handlers[args.command](backend, args)
     except UserError as exc:

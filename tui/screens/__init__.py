@@ -1,0 +1,1 @@
+"""The application's screens: four places (runs, registry, endpoints, endpoint test) and their dialogs."""
