@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench bench-serve bench-tui clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/housing-tui run --wait
+	$(BIN)/housing-tui
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -22,8 +22,18 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest -q
 
+# Each benchmark prints its figures; --write puts them into bench/RESULTS.md.
 bench: $(STAMP)
-	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/pipeline.py --write
+	$(BIN)/python bench/tui.py --repeat 5 --versions 1000 --write
+
+bench-tui: $(STAMP)
+	$(BIN)/python bench/tui.py --repeat 5 --versions 1000 --write
+
+# About 7 minutes; the first run also builds MLflow's environment (.venv-bench-mlflow) to compare with.
+bench-serve: $(STAMP)
+	@command -v wrk >/dev/null || { echo "bench-serve needs wrk: apt-get update && apt-get install -y wrk"; exit 2; }
+	$(BIN)/python bench/serve.py --floor --repeat 3 --write
 
 clean:
 	rm -rf $(VENV) build *.egg-info
