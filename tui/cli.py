@@ -415,7 +415,13 @@ def cmd_delete_endpoint(backend: Backend, args: argparse.Namespace) -> int:
 def cmd_doctor(backend: Backend, args: argparse.Namespace) -> int:
     from core.doctor import run_doctor
 
-    checks = run_doctor(backend, create_group=args.create_group)
+    def ask(group: str) -> bool:
+        answer = input(f"model package group {group} does not exist; create it now? [y/N] ")
+        return answer.strip().lower() in ("y", "yes")
+
+    # Offer to create a missing group when a person is at the terminal; scripts pass --create-group.
+    confirm = ask if sys.stdin.isatty() and not args.json else None
+    checks = run_doctor(backend, create_group=args.create_group, confirm=confirm)
     if args.json:
         print_json({"Backend": backend.name, "Checks": [c.to_json() for c in checks]})
     else:
