@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from core import spec
@@ -19,6 +22,11 @@ from core.models import (
     StepRun,
     StepStatus,
 )
+
+
+class ExecutionEnded(Exception):
+    """The execution ended (Failed, Stopped) while its runner was still working on it."""
+
 
 RUNNER_START_GRACE = 60.0  # seconds between creating an execution and recording its runner
 DEAD_RUNNER_REASON = (
@@ -99,11 +107,23 @@ class ExecutionRecords:
             )
 
     def finish(self, arn: str, status: ExecutionStatus, failure_reason: str | None = None) -> None:
+        """Record the end, unless the execution already ended (e.g. it was declared Failed meanwhile)."""
         with self.store.transaction() as db:
             db.execute(
-                "UPDATE executions SET status = ?, failure_reason = ?, last_modified = ? WHERE arn = ?",
-                (str(status), failure_reason, time.time(), arn),
+                "UPDATE executions SET status = ?, failure_reason = ?, last_modified = ?"
+                " WHERE arn = ? AND status IN (?, ?)",
+                (str(status), failure_reason, time.time(), arn, *self._active_statuses()),
             )
+
+    @contextmanager
+    def while_active(self, arn: str) -> Iterator[sqlite3.Connection]:
+        """One transaction that goes ahead only while the execution is still running: what it writes
+        (a registered version and its step's success) lands together or not at all."""
+        with self.store.transaction() as db:
+            row = self._row(db, arn)
+            if not ExecutionStatus(row["status"]).is_active:
+                raise ExecutionEnded(f"execution {arn} already ended ({row['status']})")
+            yield db
 
     def request_stop(self, arn: str) -> Execution:
         with self.store.transaction() as db:
@@ -135,13 +155,14 @@ class ExecutionRecords:
         failure_reason: str | None = None,
         gate: GateOutcome | None = None,
         model_package_arn: str | None = None,
+        db: sqlite3.Connection | None = None,
     ) -> None:
         now = time.time()
         end = None if status.is_active else now
         gate_json = None
         if gate is not None:
             gate_json = json.dumps({"Outcome": gate.passed, "Conditions": [c.to_dict() for c in gate.conditions]})
-        with self.store.transaction() as db:
+        with self.store.transaction() if db is None else contextlib.nullcontext(db) as db:
             execution_id = self._row(db, arn)["execution_id"]
             db.execute(
                 "UPDATE steps SET status = ?, end_time = ?, failure_reason = ?,"

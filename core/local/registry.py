@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
 
 from core import arns, spec
-from core.errors import NotFound, UserError
+from core.errors import NotFound
 from core.local.store import Store
 from core.models import ApprovalStatus, Metrics, ModelVersion
 
@@ -45,11 +46,13 @@ class LocalRegistry:
         execution_arn: str | None,
         parameters: dict[str, str],
         approval_status: ApprovalStatus,
+        db: sqlite3.Connection | None = None,
     ) -> ModelVersion:
         """Add the next version. The IMMEDIATE transaction holds the write lock from reading the highest
-        version to inserting the next, so two runs registering at once get consecutive numbers."""
+        version to inserting the next, so two runs registering at once get consecutive numbers. With `db`,
+        it joins the caller's open transaction instead."""
         now = time.time()
-        with self.store.transaction() as db:
+        with self.store.transaction() if db is None else contextlib.nullcontext(db) as db:
             db.execute(
                 "INSERT OR IGNORE INTO model_package_groups (name, arn, created) VALUES (?, ?, ?)",
                 (self.group, arns.model_package_group_arn(self.group), now),
@@ -116,14 +119,4 @@ class LocalRegistry:
             return _version(db.execute("SELECT * FROM model_packages WHERE arn = ?", (arn.strip(),)).fetchone())
 
     def _check_group(self, arn: str) -> None:
-        parsed = arns.parse_model_package_arn(arn)
-        if parsed.group != self.group.lower():
-            raise UserError(
-                f"{arn} belongs to group {parsed.group!r}, not {self.group!r}; "
-                "pass an ARN from `housing-tui versions` or choose the group with --group"
-            )
-        if (parsed.region, parsed.account) != (arns.LOCAL_REGION, arns.LOCAL_ACCOUNT):
-            raise UserError(
-                f"{arn} is an AWS ARN ({parsed.region}, account {parsed.account}); the local backend's ARNs "
-                f"use region {arns.LOCAL_REGION} and account {arns.LOCAL_ACCOUNT}: use --backend sagemaker for it"
-            )
+        arns.check_model_package(arn, self.group, local=True)

@@ -10,7 +10,6 @@ reader (CLI, TUI) sees the run live.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import signal
@@ -22,13 +21,18 @@ import traceback
 from pathlib import Path
 
 from core import spec
-from core.local.executions import ExecutionRecords
+from core.hashing import file_sha256
+from core.local.executions import ExecutionEnded, ExecutionRecords
+from core.local.processes import identify
 from core.local.registry import LocalRegistry
 from core.local.store import Store
 from core.models import ApprovalStatus, ExecutionStatus, StepStatus
 
 SCRIPTS_DIR = Path(__file__).resolve().parent.parent.parent / "container_scripts"
 STOP_GRACE_SECONDS = 5.0
+# A step script that runs this long is stuck (the bundled data takes about a second): the step fails
+# instead of holding the run at Executing forever, as SageMaker's MaxRuntimeInSeconds would.
+STEP_TIMEOUT_SECONDS = 3600.0
 
 
 class StepFailed(Exception):
@@ -37,14 +41,6 @@ class StepFailed(Exception):
 
 class Stopped(Exception):
     """A stop was requested while the step ran."""
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def pack_model(model_dir: Path, archive: Path) -> None:
@@ -108,7 +104,10 @@ class Runner:
             self.child.terminate()
 
     def check_stop(self) -> None:
-        if self.stop_requested or self.records.get(self.arn).status == ExecutionStatus.STOPPING:
+        status = self.records.get(self.arn).status
+        if not status.is_active:
+            raise ExecutionEnded(f"execution already {status}")
+        if self.stop_requested or status == ExecutionStatus.STOPPING:
             raise Stopped()
 
     # ---- steps --------------------------------------------------------------------------------------
@@ -132,11 +131,17 @@ class Runner:
             )
         self.records.update_step(self.arn, step, StepStatus.EXECUTING)
         deadline = None
+        give_up = time.monotonic() + STEP_TIMEOUT_SECONDS
         while True:
             try:
                 code = self.child.wait(timeout=0.2)
                 break
             except subprocess.TimeoutExpired:
+                if time.monotonic() > give_up:
+                    self.child.kill()
+                    self.child.wait()
+                    self.child = None
+                    raise StepFailed(f"the script ran over {STEP_TIMEOUT_SECONDS:.0f} s and was stopped") from None
                 if not self.stop_requested and self.records.get(self.arn).status == ExecutionStatus.STOPPING:
                     self.stop_requested = True
                     self.child.terminate()
@@ -227,17 +232,23 @@ class Runner:
         self.records.update_step(self.arn, spec.REGISTER, StepStatus.EXECUTING)
         report = json.loads(self.evaluation_path.read_text())
         registry = LocalRegistry(self.store, self.group)
-        version = registry.register(
-            model_data_url=self.model_archive.as_uri(),
-            model_sha256=sha256_of(self.model_archive),
-            evaluation=report,
-            execution_arn=self.arn,
-            parameters=self.pipeline_parameters,
-            approval_status=self.params.approval_status,
-        )
+        digest = file_sha256(self.model_archive)
+        # The version and the step's success in one transaction: a runner killed here leaves neither.
+        with self.records.while_active(self.arn) as db:
+            version = registry.register(
+                model_data_url=self.model_archive.as_uri(),
+                model_sha256=digest,
+                evaluation=report,
+                execution_arn=self.arn,
+                parameters=self.pipeline_parameters,
+                approval_status=self.params.approval_status,
+                db=db,
+            )
+            self.records.update_step(
+                self.arn, spec.REGISTER, StepStatus.SUCCEEDED, model_package_arn=version.arn, db=db
+            )
         with open(self.log_path(spec.REGISTER), "a") as log:
             log.write(f"registered {version.arn} ({version.approval_status})\n")
-        self.records.update_step(self.arn, spec.REGISTER, StepStatus.SUCCEEDED, model_package_arn=version.arn)
 
     # ---- the whole run ------------------------------------------------------------------------------
 
@@ -262,8 +273,12 @@ class Runner:
                     continue
                 elif step == spec.REGISTER:
                     self.register()
+                    current = None
+                    continue
                 self.records.update_step(self.arn, step, StepStatus.SUCCEEDED)
                 current = None
+        except ExecutionEnded:
+            return self.records.get(self.arn).status  # declared Failed or Stopped meanwhile: nothing to add
         except Stopped:
             if current:
                 self.records.update_step(self.arn, current, StepStatus.STOPPED)
@@ -290,6 +305,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--execution-arn", required=True)
     args = parser.parse_args(argv)
     runner = Runner(args.home, args.execution_arn)
+    # The starter records us too, but if it died before doing so, this keeps the run from being
+    # declared "never started" while we work.
+    runner.records.set_runner(args.execution_arn, identify(os.getpid()))
     signal.signal(signal.SIGTERM, runner.on_stop_signal)
     signal.signal(signal.SIGINT, runner.on_stop_signal)
     status = runner.run()
