@@ -7,6 +7,7 @@ call (`to_aws`), so `jq` written against `aws sagemaker ...` reads `housing-tui 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -49,6 +50,11 @@ class ApprovalStatus(StrEnum):
     PENDING = "PendingManualApproval"
     APPROVED = "Approved"
     REJECTED = "Rejected"
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    # JSON has no NaN or infinity (jq refuses them): a value that is not a number is written as null.
+    return value if value is not None and math.isfinite(value) else None
 
 
 def iso_time(epoch: float | None) -> str | None:
@@ -109,8 +115,8 @@ class ConditionResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "Label": self.label,
-            "LeftValue": self.left,
-            "RightValue": self.right,
+            "LeftValue": _finite_or_none(self.left),
+            "RightValue": _finite_or_none(self.right),
             "Outcome": self.passed,
             "Detail": self.detail,
         }
@@ -119,7 +125,7 @@ class ConditionResult:
     def from_dict(cls, data: dict[str, Any]) -> ConditionResult:
         return cls(
             label=data["Label"],
-            left=float(data["LeftValue"]),
+            left=float("nan") if data["LeftValue"] is None else float(data["LeftValue"]),
             right=None if data["RightValue"] is None else float(data["RightValue"]),
             passed=bool(data["Outcome"]),
             detail=data.get("Detail", ""),

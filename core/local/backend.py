@@ -28,6 +28,20 @@ from core.models import (
 from core.spec import RunParameters
 
 
+def _partial_utf8_tail(data: bytes) -> int:
+    """How many bytes at the end start a UTF-8 character whose rest is not written yet (0 to 3).
+
+    They are held back for the next read; anything else undecodable is shown as U+FFFD and consumed.
+    """
+    for back in range(1, min(4, len(data)) + 1):
+        byte = data[-back]
+        if byte & 0xC0 == 0x80:  # a continuation byte: look further back for the lead byte
+            continue
+        needed = 2 if 0xC0 <= byte < 0xE0 else 3 if 0xE0 <= byte < 0xF0 else 4 if byte >= 0xF0 else 1
+        return back if needed > back else 0
+    return 0
+
+
 class LocalBackend:
     name = "local"
     poll_seconds = 0.25  # live views and --wait: reads are local SQLite queries
@@ -92,10 +106,8 @@ class LocalBackend:
         with open(path, "rb") as log:
             log.seek(cursor)
             data = log.read()
-        # Hold back a trailing partial UTF-8 sequence until the rest is written.
-        text = data.decode("utf-8", errors="ignore") if data else ""
-        consumed = len(text.encode("utf-8")) if text else 0
-        return LogChunk(text, cursor + consumed)
+        complete = len(data) - _partial_utf8_tail(data)
+        return LogChunk(data[:complete].decode("utf-8", errors="replace"), cursor + complete)
 
     def stop_execution(self, arn: str) -> Execution:
         arn = arns.check_execution_arn(arn)
@@ -109,17 +121,8 @@ class LocalBackend:
         split = self.executions.workdir(arn) / spec.PREPROCESS / "output" / "test" / "test.csv"
         if not split.is_file():
             raise UserError(f"execution {arn} has no test split (its Preprocess step did not finish)")
-        features: list[list[float]] = []
-        actuals: list[float] = []
         with open(split) as rows:
-            for line in rows:
-                if len(actuals) >= limit:
-                    break
-                # The split is header-less with the target first, as Preprocess writes it.
-                values = [float(v) for v in line.split(",")]
-                actuals.append(values[0])
-                features.append(values[1:])
-        return TestRows(features, actuals)
+            return TestRows.from_split(rows, limit)
 
     # ---- registry -----------------------------------------------------------------------------------
 

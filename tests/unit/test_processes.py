@@ -45,3 +45,13 @@ def test_a_detached_process_writes_to_its_own_log_and_session(tmp_path: Path) ->
     process = spawn_detached([sys.executable, "-c", "import os; print('sid', os.getsid(0) == os.getpid())"], log)
     assert process.wait(timeout=30) == 0
     assert log.read_text().strip() == "sid True"
+
+
+def test_step_logs_hold_back_only_an_unfinished_character(tmp_path: Path) -> None:
+    from core.local.backend import _partial_utf8_tail
+
+    assert _partial_utf8_tail(b"abc") == 0
+    assert _partial_utf8_tail("r²".encode()) == 0
+    assert _partial_utf8_tail("r²".encode()[:-1]) == 1  # the lead byte of ² arrived, its tail not yet
+    assert _partial_utf8_tail("€".encode()[:2]) == 2
+    assert _partial_utf8_tail(b"abc\xffdef\n") == 0  # garbage inside is not held back forever

@@ -94,3 +94,25 @@ def test_json_get_follows_the_path_and_names_what_is_missing() -> None:
     assert spec.json_get(report(0.7), spec.R2_JSON_PATH) == 0.7
     with pytest.raises(KeyError, match=r"regression_metrics\.r2_score"):
         spec.json_get({"regression_metrics": {}}, spec.R2_JSON_PATH)
+
+
+def test_a_gate_without_numbers_is_written_as_json_null() -> None:
+    import json
+
+    from core.models import ConditionResult
+
+    record = ConditionResult("threshold", math.nan, None, False, "evaluation.json unread").to_dict()
+    assert json.loads(json.dumps(record, allow_nan=False)) == {
+        "Label": "threshold",
+        "LeftValue": None,
+        "RightValue": None,
+        "Outcome": False,
+        "Detail": "evaluation.json unread",
+    }
+    assert math.isnan(ConditionResult.from_dict(record).left)
+
+
+def test_container_scripts_use_the_spec_columns() -> None:
+    import container_scripts.preprocessing as preprocessing
+
+    assert (tuple(preprocessing.FEATURES), preprocessing.TARGET) == (spec.FEATURES, spec.TARGET)
