@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from typing import Any
 
 from core import serverless
 from core.errors import NotFound, UserError
-from core.models import ApprovalStatus, Endpoint, EndpointStatus, Invocation
+from core.models import Endpoint, EndpointStatus, Invocation
 from core.runtime import invoke
 from core.sagemaker.aws import Clients, aws_errors
 from core.sagemaker.registry import SageMakerRegistry
@@ -44,44 +45,76 @@ class SageMakerEndpoints:
     def deploy(
         self, arn: str, name: str, memory_mb: int, max_concurrency: int, force: bool = False, wait: bool = True
     ) -> Endpoint:
-        serverless.validate_endpoint_name(name)
-        serverless.validate_memory(memory_mb)
-        serverless.validate_max_concurrency(max_concurrency)
+        serverless.validate_endpoint_name(name)  # before the lookup: a bad name is the first thing to say
         version = self.registry.get(arn)
-        if version.approval_status is not ApprovalStatus.APPROVED and not force:
-            raise UserError(
-                f"version {version.version} is {version.approval_status}, and only Approved versions deploy; "
-                f"approve it first (housing-tui approve {version.arn}) or pass --force"
-            )
+        serverless.check_deploy(version, name, memory_mb, max_concurrency, force)
         existing = self._describe(name)
-        if existing is not None and existing["EndpointStatus"] not in ("InService", "Failed"):
+        if existing is not None and existing["EndpointStatus"] == "Failed":
+            raise UserError(
+                f"endpoint {name} is Failed and SageMaker can only delete it: "
+                f"housing-tui delete-endpoint {name}, then deploy again"
+            )
+        if existing is not None and existing["EndpointStatus"] != "InService":
             raise UserError(
                 f"endpoint {name} is {existing['EndpointStatus']}; wait until it is InService, then deploy again"
             )
         resources = resource_name(name, version.version)
+        previous = self._config(existing["EndpointConfigName"]) if existing is not None else None
+        self._create_resources(resources, version.arn, memory_mb, max_concurrency)
+        try:
+            with aws_errors(who=self.role_arn):
+                if existing is None:
+                    self.clients.sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=resources)
+                else:
+                    # UpdateEndpoint keeps the old config serving until the new one is in service.
+                    self.clients.sagemaker_extra.update_endpoint(EndpointName=name, EndpointConfigName=resources)
+        except UserError:
+            self._delete_resources(resources, [resources])  # nothing half-made stays behind
+            raise
+        if not wait:
+            return self.get(name)
+        endpoint = self.wait(name)
+        if previous is not None and endpoint.status is EndpointStatus.IN_SERVICE:
+            # The old config and model served until now; once the new ones are in service they are garbage.
+            models = [v["ModelName"] for v in previous.get("ProductionVariants", [])]
+            self._delete_resources(previous["EndpointConfigName"], models)
+        return endpoint
+
+    def _create_resources(self, resources: str, package_arn: str, memory_mb: int, max_concurrency: int) -> None:
+        """The model (from the package) and a serverless endpoint config, both named `resources`."""
         sm = self.clients.sagemaker
         with aws_errors(who=self.role_arn):
             sm.create_model(
                 ModelName=resources,
-                PrimaryContainer={"ModelPackageName": version.arn},
+                PrimaryContainer={"ModelPackageName": package_arn},
                 ExecutionRoleArn=self.role_arn,
             )
-            sm.create_endpoint_config(
-                EndpointConfigName=resources,
-                ProductionVariants=[
-                    {
-                        "VariantName": "AllTraffic",
-                        "ModelName": resources,
-                        "ServerlessConfig": {"MemorySizeInMB": memory_mb, "MaxConcurrency": max_concurrency},
-                    }
-                ],
-            )
-            if existing is None:
-                sm.create_endpoint(EndpointName=name, EndpointConfigName=resources)
-            else:
-                # UpdateEndpoint keeps the old config serving until the new one is in service.
-                self.clients.sagemaker_extra.update_endpoint(EndpointName=name, EndpointConfigName=resources)
-        return self.wait(name) if wait else self.get(name)
+        try:
+            with aws_errors(who=self.role_arn):
+                sm.create_endpoint_config(
+                    EndpointConfigName=resources,
+                    ProductionVariants=[
+                        {
+                            "VariantName": "AllTraffic",
+                            "ModelName": resources,
+                            "ServerlessConfig": {"MemorySizeInMB": memory_mb, "MaxConcurrency": max_concurrency},
+                        }
+                    ],
+                )
+        except UserError:
+            self._delete_resources(None, [resources])
+            raise
+
+    def _delete_resources(self, config_name: str | None, models: list[str]) -> None:
+        """Best effort: a resource already gone is not an error."""
+        sm = self.clients.sagemaker
+        deletions: list[tuple[Any, dict[str, str]]] = []
+        if config_name:
+            deletions.append((sm.delete_endpoint_config, {"EndpointConfigName": config_name}))
+        deletions += [(sm.delete_model, {"ModelName": model}) for model in models]
+        for delete, args in deletions:
+            with contextlib.suppress(NotFound), aws_errors(who=self.role_arn, missing="gone"):
+                delete(**args)
 
     def wait(self, name: str, timeout: float = WAIT_SECONDS) -> Endpoint:
         deadline = time.monotonic() + timeout
@@ -116,10 +149,8 @@ class SageMakerEndpoints:
         config = self._config(described["EndpointConfigName"])
         with aws_errors(who=self.role_arn):
             self.clients.sagemaker.delete_endpoint(EndpointName=name)
-            if config is not None:
-                self.clients.sagemaker.delete_endpoint_config(EndpointConfigName=described["EndpointConfigName"])
-                for variant in config.get("ProductionVariants", []):
-                    self.clients.sagemaker.delete_model(ModelName=variant["ModelName"])
+        models = [v["ModelName"] for v in (config or {}).get("ProductionVariants", [])]
+        self._delete_resources(described["EndpointConfigName"], models)
 
     def invoke(self, name: str, body: bytes, content_type: str = "text/csv") -> Invocation:
         endpoint = self.get(name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,9 @@ class SageMakerRegistry:
         self.clients = clients
         self.group = group
         self.cache_dir = cache_dir
+        self._described: dict[str, dict[str, Any]] = {}
+        self._execution_parameters: dict[str, dict[str, str]] = {}
+        self._metrics_seen: dict[str, Metrics] = {}
 
     def versions(self, status: ApprovalStatus | None = None) -> list[ModelVersion]:
         args: dict[str, Any] = {
@@ -32,14 +36,30 @@ class SageMakerRegistry:
         with aws_errors(missing=f"model package group {self.group} does not exist yet; a passing run creates it"):
             for page in self.clients.sagemaker.get_paginator("list_model_packages").paginate(**args):
                 summaries.extend(page["ModelPackageSummaryList"])
+        # A version's description changes only with its approval, which the listing carries: describe a
+        # version again only when that changed, so a live view polls one call, not one per version.
+        stale = [
+            s["ModelPackageArn"]
+            for s in summaries
+            if self._described.get(s["ModelPackageArn"], {}).get("ModelApprovalStatus") != s.get("ModelApprovalStatus")
+        ]
         with ThreadPoolExecutor(max_workers=8) as pool:
-            versions = list(pool.map(lambda s: self.get(s["ModelPackageArn"]), summaries))
+            list(pool.map(self._describe, stale))
+        versions = [self._version(self._described[s["ModelPackageArn"]]) for s in summaries]
         return sorted(versions, key=lambda v: v.version, reverse=True)
 
     def get(self, arn: str) -> ModelVersion:
         self._check_group(arn)
+        return self._version(self._describe(arn))
+
+    def _describe(self, arn: str) -> dict[str, Any]:
         with aws_errors(missing=f"no model package {arn}; `housing-tui versions` lists them"):
             package = self.clients.sagemaker.describe_model_package(ModelPackageName=arn)
+        self._described[arn] = package
+        return package
+
+    def _version(self, package: dict[str, Any]) -> ModelVersion:
+        arn = package["ModelPackageArn"]
         containers = package.get("InferenceSpecification", {}).get("Containers", [{}])
         created = package["CreationTime"].timestamp()
         return ModelVersion(
@@ -74,9 +94,15 @@ class SageMakerRegistry:
         uri = package.get("ModelMetrics", {}).get("ModelQuality", {}).get("Statistics", {}).get("S3Uri")
         if not uri:
             return None
-        cache = self.cache_dir / "metrics" / (package["ModelPackageArn"].replace(":", "_").replace("/", "_") + ".json")
-        if cache.exists():
-            return Metrics.from_report(json.loads(cache.read_text()))
+        arn = package["ModelPackageArn"]
+        if arn in self._metrics_seen:
+            return self._metrics_seen[arn]
+        cache = self.cache_dir / "metrics" / (arn.replace(":", "_").replace("/", "_") + ".json")
+        try:
+            self._metrics_seen[arn] = Metrics.from_report(json.loads(cache.read_text()))
+            return self._metrics_seen[arn]
+        except (OSError, ValueError, KeyError):
+            pass  # not cached yet (or a damaged copy): fetch it
         try:
             with aws_errors("s3"):
                 report = s3.read_json(self.clients.s3, uri)
@@ -84,27 +110,26 @@ class SageMakerRegistry:
         except (UserError, KeyError, ValueError):
             return None  # shown as missing metrics; the version itself is still listed
         cache.parent.mkdir(parents=True, exist_ok=True)
-        cache.write_text(json.dumps(report))
+        partial = cache.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(json.dumps(report))
+        os.replace(partial, cache)  # readers see the whole file or none
+        self._metrics_seen[arn] = metrics
         return metrics
 
     def _parameters(self, execution_arn: str | None) -> dict[str, str]:
         if not execution_arn or ":pipeline/" not in execution_arn:
             return {}
-        try:
-            with aws_errors():
-                pages = self.clients.sagemaker.get_paginator("list_pipeline_parameters_for_execution").paginate(
-                    PipelineExecutionArn=execution_arn
-                )
-                return {p["Name"]: p["Value"] for page in pages for p in page["PipelineParameters"]}
-        except UserError:
-            return {}
+        if execution_arn not in self._execution_parameters:  # an execution's parameters never change
+            try:
+                with aws_errors():
+                    pages = self.clients.sagemaker.get_paginator("list_pipeline_parameters_for_execution").paginate(
+                        PipelineExecutionArn=execution_arn
+                    )
+                    values = {p["Name"]: p["Value"] for page in pages for p in page["PipelineParameters"]}
+            except UserError:
+                return {}
+            self._execution_parameters[execution_arn] = values
+        return self._execution_parameters[execution_arn]
 
     def _check_group(self, arn: str) -> None:
-        parsed = arns.parse_model_package_arn(arn)
-        if parsed.group != self.group.lower():
-            raise UserError(
-                f"{arn} belongs to group {parsed.group!r}, not {self.group!r}; "
-                "pass an ARN from `housing-tui versions` or choose the group with --group"
-            )
-        if parsed.region == arns.LOCAL_REGION:
-            raise UserError(f"{arn} is a local ARN; use --backend local for it")
+        arns.check_model_package(arn, self.group, local=False)

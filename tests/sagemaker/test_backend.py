@@ -124,3 +124,45 @@ def test_the_cli_on_the_sagemaker_backend(aws: str, capsys, tmp_path: Path) -> N
     assert "no model package" in capsys.readouterr().err
     assert main(["--home", str(tmp_path), "pipeline", "show"]) == 2
     assert "use --backend sagemaker" in capsys.readouterr().err
+
+
+def _package(clients, approval: str) -> str:
+    sm = clients.sagemaker
+    if not sm.list_model_package_groups()["ModelPackageGroupSummaryList"]:
+        sm.create_model_package_group(ModelPackageGroupName="CaliforniaHousing")
+    return sm.create_model_package(
+        ModelPackageGroupName="CaliforniaHousing",
+        InferenceSpecification={
+            "Containers": [{"Image": "sklearn", "ModelDataUrl": f"s3://{BUCKET}/m.tar.gz"}],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["text/csv"],
+        },
+        ModelApprovalStatus=approval,
+    )["ModelPackageArn"]
+
+
+def test_redeploy_and_delete_leave_no_models_or_configs_behind(sagemaker_backend, simulator) -> None:
+    clients = sagemaker_backend.clients
+    first, second = _package(clients, "Approved"), _package(clients, "Approved")
+    sagemaker_backend.deploy(first, "ep", 2048, 5, wait=True)
+    switched = sagemaker_backend.deploy(second, "ep", 4096, 10, wait=True)
+    assert switched.model_package_arn == second and (switched.memory_mb, switched.max_concurrency) == (4096, 10)
+    models = clients.sagemaker.list_models()["Models"]
+    configs = clients.sagemaker.list_endpoint_configs()["EndpointConfigs"]
+    assert len(models) == 1 and len(configs) == 1  # the first deployment's model and config are gone
+    assert configs[0]["EndpointConfigName"] == models[0]["ModelName"]
+    sagemaker_backend.delete_endpoint("ep")
+    assert clients.sagemaker.list_models()["Models"] == []
+    assert clients.sagemaker.list_endpoint_configs()["EndpointConfigs"] == []
+    assert clients.sagemaker.list_endpoints()["Endpoints"] == []
+
+
+def test_a_failed_endpoint_must_be_deleted_before_deploying_again(sagemaker_backend, simulator) -> None:
+    from tests.aws import moto_sagemaker
+
+    package = _package(sagemaker_backend.clients, "Approved")
+    sagemaker_backend.deploy(package, "ep", 2048, 5, wait=True)
+    moto_sagemaker().endpoints["ep"].endpoint_status = "Failed"  # as SageMaker reports a broken endpoint
+    with pytest.raises(UserError, match="endpoint ep is Failed and SageMaker can only delete it"):
+        sagemaker_backend.deploy(package, "ep", 2048, 5)
+    assert len(sagemaker_backend.clients.sagemaker.list_models()["Models"]) == 1
