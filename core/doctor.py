@@ -4,25 +4,43 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from core.backend import Backend
+from core.errors import UserError
 from core.inputs import BUNDLED_DATA
-from core.sagemaker.doctor import Check
+from core.settings import Settings
 
 BUNDLED_SHA256 = "dd226f82db6264ad85a0a90c04c1bd4afe0374cd273f5599a838f3d79f953ea9"
 
 
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str  # "ok" | "warn" | "fail"
+    detail: str
+    fix: str = ""
+
+    def to_json(self) -> dict[str, str]:
+        return {"Name": self.name, "Status": self.status, "Detail": self.detail, "Fix": self.fix}
+
+
 def run_doctor(
-    backend: Backend, create_group: bool = False, confirm: Callable[[str], bool] | None = None
+    settings: Settings, create_group: bool = False, confirm: Callable[[str], bool] | None = None
 ) -> list[Check]:
-    if backend.name == "sagemaker":
+    """Checks start from the settings, not from a working backend: a bad config is a failed check too."""
+    if settings.backend == "sagemaker":
+        from core.backends import sagemaker_settings
         from core.sagemaker.doctor import run_checks
 
-        sagemaker: Any = backend
-        clients = sagemaker.__dict__.get("clients")  # only when a test supplied them
-        return run_checks(sagemaker.settings, clients, (lambda group: True) if create_group else confirm)
-    return local_checks(backend)
+        try:
+            values = sagemaker_settings(settings)
+        except UserError as exc:
+            return [Check("config", "fail", str(exc), "fix the [sagemaker] section or the flags")]
+        return run_checks(values, None, (lambda group: True) if create_group else confirm)
+    from core.backends import open_backend
+
+    return local_checks(open_backend(settings))
 
 
 def local_checks(backend: Any) -> list[Check]:
@@ -32,10 +50,10 @@ def local_checks(backend: Any) -> list[Check]:
         checks.append(Check("bundled data", "ok", f"{BUNDLED_DATA.name} sha256 {digest[:12]}..."))
     else:
         checks.append(Check("bundled data", "fail", f"{BUNDLED_DATA} has sha256 {digest}", "reinstall housing-tui"))
-    failed = [e for e in backend.list_endpoints() if str(e.status) == "Failed"]
+    endpoints = backend.list_endpoints()
+    failed = [e.name for e in endpoints if str(e.status) == "Failed"]
     if failed:
-        names = ", ".join(e.name for e in failed)
-        checks.append(Check("endpoints", "warn", f"Failed: {names}", "deploy again or delete-endpoint"))
+        checks.append(Check("endpoints", "warn", f"Failed: {', '.join(failed)}", "deploy again or delete-endpoint"))
     else:
-        checks.append(Check("endpoints", "ok", f"{len(backend.list_endpoints())} endpoint(s), none Failed"))
+        checks.append(Check("endpoints", "ok", f"{len(endpoints)} endpoint(s), none Failed"))
     return checks

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sqlite3
 import sys
 import time
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from core import serverless, spec
 from core.backend import Backend
 from core.errors import UserError
 from core.models import ApprovalStatus, EndpointStatus, Execution, ExecutionStatus, StepRun
+from core.settings import Settings
 from tui.formatting import duration, local_time, number, table
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE = 0, 1, 2
@@ -412,7 +414,7 @@ def cmd_delete_endpoint(backend: Backend, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_doctor(backend: Backend, args: argparse.Namespace) -> int:
+def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
     from core.doctor import run_doctor
 
     def ask(group: str) -> bool:
@@ -421,9 +423,9 @@ def cmd_doctor(backend: Backend, args: argparse.Namespace) -> int:
 
     # Offer to create a missing group when a person is at the terminal; scripts pass --create-group.
     confirm = ask if sys.stdin.isatty() and not args.json else None
-    checks = run_doctor(backend, create_group=args.create_group, confirm=confirm)
+    checks = run_doctor(settings, create_group=args.create_group, confirm=confirm)
     if args.json:
-        print_json({"Backend": backend.name, "Checks": [c.to_json() for c in checks]})
+        print_json({"Backend": settings.backend, "Checks": [c.to_json() for c in checks]})
     else:
         for check in checks:
             fix = f"  -> {check.fix}" if check.fix and check.status != "ok" else ""
@@ -452,6 +454,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = settings_module.load().with_overrides(
             backend=args.backend, home=args.home, group=args.group, sagemaker=aws
         )
+        if args.command == "doctor":  # it reports a bad config as a check instead of stopping at it
+            return cmd_doctor(settings, args)
         backend = open_backend(settings)
         if args.command is None:
             # No command: the terminal application. Imported here so headless commands never load Textual.
@@ -473,7 +477,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             "endpoints": cmd_endpoints,
             "invoke": cmd_invoke,
             "delete-endpoint": cmd_delete_endpoint,
-            "doctor": cmd_doctor,
             "pipeline": cmd_pipeline,
         }
         return handlers[args.command](backend, args)
@@ -482,6 +485,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except BrokenPipeError:  # e.g. `housing-tui executions | head`
         return EXIT_OK
+    except sqlite3.OperationalError as exc:
+        print(f"housing-tui: error: the local database cannot be used ({exc}); check --home", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:  # e.g. a --home that cannot be written
+        where = f" {exc.filename}" if exc.filename else ""
+        print(
+            f"housing-tui: error: cannot use{where}: {exc.strerror or exc}; check the path and its permissions",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    except (KeyboardInterrupt, EOFError):
+        print("housing-tui: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
+from core.doctor import Check
 from core.errors import UserError
 from core.sagemaker.aws import Clients, aws_errors, make_clients, make_session
 from core.sagemaker.config import SageMakerSettings
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    status: str  # "ok" | "warn" | "fail"
-    detail: str
-    fix: str = ""
-
-    def to_json(self) -> dict[str, str]:
-        return {"Name": self.name, "Status": self.status, "Detail": self.detail, "Fix": self.fix}
 
 
 def run_checks(

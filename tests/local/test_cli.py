@@ -161,3 +161,26 @@ def test_the_config_file_sets_the_default_threshold(tmp_path: Path, monkeypatch:
     config.write_text("colour = 'red'\n")
     with pytest.raises(settings.UserError, match="unknown setting 'colour'"):
         settings.load(config, environ={})
+
+
+def test_a_home_that_is_not_a_folder_is_one_sentence(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x")
+    assert main(["--home", str(not_a_folder / "home"), "versions"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("housing-tui: error: cannot use") and str(not_a_folder) in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_doctor_reports_a_bad_sagemaker_config_as_a_failed_check(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--backend", "sagemaker", "--role-arn", "nope", "doctor", "--json"]) == 1
+    [check] = json.loads(capsys.readouterr().out)["Checks"]
+    assert check["Name"] == "config" and check["Status"] == "fail"
+    assert check["Detail"] == "role 'nope' is not an IAM role ARN; expected arn:aws:iam::ACCOUNT:role/NAME"
+
+
+def test_doctor_on_the_local_backend(cli) -> None:
+    code, out, _ = cli("doctor")
+    lines = out.splitlines()
+    assert code == 0 and [line.split()[0] for line in lines] == ["OK", "OK", "OK"]
+    assert "bundled data" in lines[1] and "dd226f82db62" in lines[1]
