@@ -7,7 +7,6 @@ server process that died reads as Failed ("process exited") on the next read, ne
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import signal
 import sqlite3
@@ -18,11 +17,12 @@ from urllib.parse import unquote, urlparse
 
 from core import arns, serverless
 from core.errors import Conflict, NotFound, UserError
+from core.hashing import file_sha256
 from core.local.processes import ProcessIdentity, identify, is_alive, spawn_detached, terminate
 from core.local.registry import LocalRegistry
 from core.local.serving import STATE_FILE, EndpointConfig, read_state, server_command, write_json_atomic
 from core.local.store import Store
-from core.models import ApprovalStatus, Endpoint, EndpointStatus, Invocation, ModelVersion
+from core.models import Endpoint, EndpointStatus, Invocation, ModelVersion
 from core.runtime import invoke, local_runtime_client
 
 CONFIG_FILE = "endpoint.json"
@@ -40,14 +40,6 @@ def artifact_path(version: ModelVersion) -> Path:
     if url.scheme not in ("file", ""):
         raise UserError(f"version {version.version}'s model is at {version.model_data_url}, not a local file")
     return Path(unquote(url.path))
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _endpoint(row: sqlite3.Row) -> Endpoint:
@@ -84,19 +76,13 @@ class LocalEndpoints:
         wait: bool = True,
     ) -> Endpoint:
         """Create the endpoint, or point an existing one at another version without dropping a request."""
-        serverless.validate_endpoint_name(name)
-        serverless.validate_memory(memory_mb)
-        serverless.validate_max_concurrency(max_concurrency)
+        serverless.validate_endpoint_name(name)  # before the lookup: a bad name is the first thing to say
         version = self.registry.get(model_package_arn)
-        if version.approval_status is not ApprovalStatus.APPROVED and not force:
-            raise UserError(
-                f"version {version.version} is {version.approval_status}, and only Approved versions deploy; "
-                f"approve it first (housing-tui approve {version.arn}) or pass --force"
-            )
+        serverless.check_deploy(version, name, memory_mb, max_concurrency, force)
         archive = artifact_path(version)
         if not archive.is_file():
             raise UserError(f"version {version.version}'s model artifact {archive} is missing; it cannot be served")
-        if sha256_of(archive) != version.model_sha256:
+        if file_sha256(archive) != version.model_sha256:
             raise UserError(
                 f"version {version.version}'s model artifact {archive} no longer matches the sha256 the registry "
                 "recorded; it was changed after registration and will not be served"
@@ -154,8 +140,8 @@ class LocalEndpoints:
             status=EndpointStatus.UPDATING,
             pending_arn=version.arn,
             pending_sha256=version.model_sha256,
-            memory_mb=memory_mb,
-            max_concurrency=max_concurrency,
+            pending_memory_mb=memory_mb,
+            pending_max_concurrency=max_concurrency,
             failure_reason=None,
         )
         self._write_config(folder, name, version, max_concurrency)
@@ -218,6 +204,21 @@ class LocalEndpoints:
                 status=EndpointStatus.FAILED,
                 failure_reason=f"{reason} (process exited; see {log}); deploy again or delete the endpoint",
             )
+        elif (
+            row["status"] == EndpointStatus.CREATING
+            and state.get("status") != "InService"
+            and time.time() - row["created"] > WAIT_SECONDS
+        ):
+            # Alive but still loading after this long: it is hung; stop it rather than wait forever.
+            terminate(self._identity(row), signal.SIGKILL)
+            self._set(
+                name,
+                expect=row["status"],
+                status=EndpointStatus.FAILED,
+                failure_reason=(
+                    f"the model did not load within {WAIT_SECONDS:.0f} s; see {Path(row['folder']) / LOG_FILE}"
+                ),
+            )
         elif row["status"] == EndpointStatus.CREATING and state.get("status") == "InService":
             self._set(name, expect=row["status"], status=EndpointStatus.IN_SERVICE, url=state.get("url"))
         elif row["status"] == EndpointStatus.CREATING and state.get("status") == "Failed":
@@ -230,6 +231,8 @@ class LocalEndpoints:
                     status=EndpointStatus.IN_SERVICE,
                     model_package_arn=row["pending_arn"],
                     model_sha256=row["pending_sha256"],
+                    memory_mb=row["pending_memory_mb"],
+                    max_concurrency=row["pending_max_concurrency"],
                     pending_arn=None,
                     pending_sha256=None,
                 )

@@ -81,6 +81,8 @@ CREATE TABLE IF NOT EXISTS endpoints (
     folder          TEXT NOT NULL,
     pending_arn     TEXT,                   -- the version an update is loading
     pending_sha256  TEXT,
+    pending_memory_mb INTEGER,
+    pending_max_concurrency INTEGER,
     server_pid      INTEGER,
     server_start    INTEGER,
     server_boot     TEXT
