@@ -57,3 +57,21 @@ def check_execution_arn(arn: str) -> str:
             "arn:aws:sagemaker:REGION:ACCOUNT:pipeline/NAME/execution/ID (see `housing-tui executions`)"
         )
     return arn.strip()
+
+
+def check_model_package(arn: str, group: str, local: bool) -> ModelPackageArn:
+    """The ARN names a version of `group`, on the backend in use (local ARNs live in region `local`)."""
+    parsed = parse_model_package_arn(arn)
+    if parsed.group != group.lower():
+        raise UserError(
+            f"{arn} belongs to group {parsed.group!r}, not {group!r}; "
+            "pass an ARN from `housing-tui versions` or choose the group with --group"
+        )
+    if local and (parsed.region, parsed.account) != (LOCAL_REGION, LOCAL_ACCOUNT):
+        raise UserError(
+            f"{arn} is an AWS ARN ({parsed.region}, account {parsed.account}); the local backend's ARNs "
+            f"use region {LOCAL_REGION} and account {LOCAL_ACCOUNT}: use --backend sagemaker for it"
+        )
+    if not local and parsed.region == LOCAL_REGION:
+        raise UserError(f"{arn} is a local ARN; use --backend local for it")
+    return parsed

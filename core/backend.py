@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -23,6 +24,20 @@ class TestRows:
 
     features: list[list[float]]
     actuals: list[float]
+
+    @classmethod
+    def from_split(cls, lines: Iterable[str], limit: int) -> TestRows:
+        """Rows of a test split as Preprocess writes it: no header, the target first, then the features."""
+        features: list[list[float]] = []
+        actuals: list[float] = []
+        for line in lines:
+            if len(actuals) >= limit:
+                break
+            if line.strip():
+                values = [float(v) for v in line.split(",")]
+                actuals.append(values[0])
+                features.append(values[1:])
+        return cls(features, actuals)
 
     def to_csv(self) -> bytes:
         return "".join(",".join(repr(v) for v in row) + "\n" for row in self.features).encode()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from core import spec
 from core.errors import UserError
+from core.models import ApprovalStatus, ModelVersion
 
 MEMORY_CHOICES = (1024, 2048, 3072, 4096, 5120, 6144)
 DEFAULT_MEMORY = 2048
@@ -31,3 +32,15 @@ def validate_max_concurrency(value: int) -> int:
 
 def validate_endpoint_name(name: str) -> str:
     return spec.validate_name("endpoint name", name)
+
+
+def check_deploy(version: ModelVersion, name: str, memory_mb: int, max_concurrency: int, force: bool) -> None:
+    """What both backends refuse before creating anything: bad settings, or a version not Approved."""
+    validate_endpoint_name(name)
+    validate_memory(memory_mb)
+    validate_max_concurrency(max_concurrency)
+    if version.approval_status is not ApprovalStatus.APPROVED and not force:
+        raise UserError(
+            f"version {version.version} is {version.approval_status}, and only Approved versions deploy; "
+            f"approve it first (housing-tui approve {version.arn}) or pass --force"
+        )

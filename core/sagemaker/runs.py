@@ -288,11 +288,4 @@ class SageMakerRuns:
         lines = text.splitlines()
         if len(text.encode()) >= size:
             lines = lines[:-1]  # the range may end inside a row
-        features, actuals = [], []
-        for line in lines[:limit]:
-            if not line.strip():
-                continue
-            values = [float(v) for v in line.split(",")]
-            actuals.append(values[0])
-            features.append(values[1:])
-        return TestRows(features, actuals)
+        return TestRows.from_split(lines, limit)

@@ -6,7 +6,6 @@ state.json as the endpoint's failure reason (at start) or as ``last_reload_error
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import os
 import shutil
@@ -17,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from core.hashing import file_sha256
 
 from .parsing import N_FEATURES
 
@@ -33,14 +34,6 @@ class LoadedModel:
     predict: Callable[[np.ndarray], Any]
     model: Any
     folder: str
-
-
-def file_sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1024 * 1024):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def safe_extract(archive: str, target: str) -> None:

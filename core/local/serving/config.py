@@ -15,6 +15,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from core.serverless import MAX_CONCURRENCY_RANGE
+from core.spec import NAME_RULE
+
 STATE_FILE = "state.json"
 MODELS_FOLDER = "models"
 
@@ -22,9 +25,9 @@ Status = Literal["Creating", "InService", "Failed"]
 
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 # SageMaker's EndpointName rule.
-_ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+_ENDPOINT_NAME = NAME_RULE
 # SageMaker serverless allows MaxConcurrency 1..200.
-MAX_CONCURRENCY_LIMIT = 200
+MAX_CONCURRENCY_LIMIT = MAX_CONCURRENCY_RANGE[1]
 
 
 class ConfigError(Exception):
