@@ -18,8 +18,11 @@ BUNDLED = REPO / "core" / "data" / "california_housing.csv.gz"
 # No test may reach AWS, nor read the developer's own settings. Dummy credentials, no instance-metadata
 # lookups (link-local network calls), and an endpoint where nothing listens: a call that escapes moto
 # fails here, at once, instead of going out. The moto fixtures point AWS_ENDPOINT_URL at their server.
-for _variable in ("AWS_PROFILE", "AWS_REGION", "AWS_SESSION_TOKEN", "HOUSING_TUI_HOME", "HOUSING_TUI_BACKEND"):
-    os.environ.pop(_variable, None)
+for _variable in list(os.environ):
+    # Anything that could point boto3 elsewhere (per-service endpoints, container or web-identity
+    # credentials) or change this project's settings.
+    if _variable.startswith(("AWS_", "HOUSING_TUI_", "AMAZON_")) or _variable == "SAGEMAKER_USER_CONFIG_OVERRIDE":
+        os.environ.pop(_variable)
 os.environ.update(
     {
         "AWS_ACCESS_KEY_ID": "testing",

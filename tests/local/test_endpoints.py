@@ -34,13 +34,15 @@ def registry_home(tmp_path_factory: pytest.TempPathFactory):
     """A home with two versions from real runs: v1 (split seed 42, Approved) and v2 (seed 123, pending)."""
     home = tmp_path_factory.mktemp("endpoints") / "home"
     backend = LocalBackend(home)
-    for seed in (42, 123):
-        execution = backend.start_run(RunParameters(r2_threshold=0.5, split_seed=seed))
-        assert wait_for_execution(backend, execution.arn, timeout=120).status == "Succeeded"
-    _v2, v1 = backend.list_versions()
-    backend.set_approval(v1.arn, ApprovalStatus.APPROVED, "baseline")
-    yield home
-    kill_recorded_processes(home)
+    try:
+        for seed in (42, 123):
+            execution = backend.start_run(RunParameters(r2_threshold=0.5, split_seed=seed))
+            assert wait_for_execution(backend, execution.arn, timeout=120).status == "Succeeded"
+        _v2, v1 = backend.list_versions()
+        backend.set_approval(v1.arn, ApprovalStatus.APPROVED, "baseline")
+        yield home
+    finally:
+        kill_recorded_processes(home)
 
 
 @pytest.fixture
@@ -117,15 +119,18 @@ def test_redeploying_switches_models_with_no_failed_request(backend: LocalBacken
             except Exception as exc:
                 failures.append(repr(exc))
 
+    def wait_for_answers(count: int) -> None:
+        deadline = time.monotonic() + 60
+        while len(answers) < count and not failures:
+            assert time.monotonic() < deadline, f"only {len(answers)} answers in 60 s"
+            time.sleep(0.01)
+
     thread = threading.Thread(target=client)
     thread.start()
     try:
-        while len(answers) < 20:
-            time.sleep(0.01)
+        wait_for_answers(20)
         switched = backend.deploy(v2.arn, "swap", 2048, 5, force=True, wait=True)
-        count = len(answers)
-        while len(answers) < count + 20:
-            time.sleep(0.01)
+        wait_for_answers(len(answers) + 20)
     finally:
         stop.set()
         thread.join(timeout=30)

@@ -44,9 +44,15 @@ def test_concurrent_registration_from_processes_leaves_no_gaps_or_duplicates(tmp
     workers = [context.Process(target=_register_many, args=(str(tmp_path), 10)) for _ in range(4)]
     for worker in workers:
         worker.start()
-    for worker in workers:
-        worker.join(timeout=120)
-        assert worker.exitcode == 0
+    try:
+        for worker in workers:
+            worker.join(timeout=120)
+            assert worker.exitcode == 0
+    finally:
+        for worker in workers:
+            if worker.is_alive():
+                worker.kill()
+                worker.join()
     versions = sorted(v.version for v in LocalRegistry(Store(tmp_path)).versions())
     assert versions == list(range(1, 41))
 

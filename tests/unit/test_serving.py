@@ -60,9 +60,15 @@ def _run_all(commands: list[tuple[list[str], dict[str, str]]]) -> None:
         subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         for cmd, env in commands
     ]
-    for process, (cmd, _) in zip(processes, commands, strict=True):
-        output, _ = process.communicate(timeout=300)
-        assert process.returncode == 0, f"{cmd} failed:\n{output.decode(errors='replace')}"
+    try:
+        for process, (cmd, _) in zip(processes, commands, strict=True):
+            output, _ = process.communicate(timeout=300)
+            assert process.returncode == 0, f"{cmd} failed:\n{output.decode(errors='replace')}"
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
 
 
 @pytest.fixture(scope="module")
@@ -355,7 +361,7 @@ def test_accept_header_chooses_the_answer_format(server: Server, models: dict[st
 
 
 def test_boto3_sagemaker_runtime_client(server: Server, models: dict[str, Model], rows: list[str]) -> None:
-    boto3 = pytest.importorskip("boto3")
+    import boto3
     from botocore.exceptions import ClientError
 
     client = boto3.client(
