@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from core.models import ApprovalStatus, Endpoint, Execution, Invocation, ModelVersion, StepRun
 from core.spec import RunParameters
@@ -102,3 +102,46 @@ class Backend(Protocol):
     def invoke_endpoint(self, name: str, body: bytes, content_type: str = "text/csv") -> Invocation:
         """InvokeEndpoint: CSV rows (8 features, no header) in, one prediction per line out."""
         ...
+
+
+class RegistryAndEndpoints:
+    """The registry and endpoint half of the protocol for a backend that keeps them in a `registry` and an
+    `endpoints` object with the same method names (both backends do): one delegation, written once."""
+
+    registry: Any
+    endpoints: Any
+
+    def list_versions(self, status: ApprovalStatus | None = None) -> list[ModelVersion]:
+        return self.registry.versions(status)
+
+    def get_version(self, arn: str) -> ModelVersion:
+        return self.registry.get(arn)
+
+    def set_approval(self, arn: str, status: ApprovalStatus, description: str | None = None) -> ModelVersion:
+        return self.registry.set_approval(arn, status, description)
+
+    def champion(self) -> ModelVersion | None:
+        return self.registry.champion()
+
+    def deploy(
+        self,
+        model_package_arn: str,
+        endpoint_name: str,
+        memory_mb: int,
+        max_concurrency: int,
+        force: bool = False,
+        wait: bool = True,
+    ) -> Endpoint:
+        return self.endpoints.deploy(model_package_arn, endpoint_name, memory_mb, max_concurrency, force, wait)
+
+    def list_endpoints(self) -> list[Endpoint]:
+        return self.endpoints.list()
+
+    def get_endpoint(self, name: str) -> Endpoint:
+        return self.endpoints.get(name)
+
+    def delete_endpoint(self, name: str) -> None:
+        self.endpoints.delete(name)
+
+    def invoke_endpoint(self, name: str, body: bytes, content_type: str = "text/csv") -> Invocation:
+        return self.endpoints.invoke(name, body, content_type)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from core import arns, spec
-from core.backend import LogChunk, TestRows
+from core.backend import LogChunk, RegistryAndEndpoints, TestRows
 from core.errors import UserError
 from core.inputs import BUNDLED_DATA, check_input_file
 from core.local.endpoints import LocalEndpoints
@@ -17,12 +17,8 @@ from core.local.processes import identify, spawn_detached
 from core.local.registry import LocalRegistry
 from core.local.store import Store
 from core.models import (
-    ApprovalStatus,
-    Endpoint,
     Execution,
     ExecutionStatus,
-    Invocation,
-    ModelVersion,
     StepRun,
 )
 from core.spec import RunParameters
@@ -42,7 +38,7 @@ def _partial_utf8_tail(data: bytes) -> int:
     return 0
 
 
-class LocalBackend:
+class LocalBackend(RegistryAndEndpoints):
     name = "local"
     poll_seconds = 0.25  # live views and --wait: reads are local SQLite queries
 
@@ -123,42 +119,3 @@ class LocalBackend:
             raise UserError(f"execution {arn} has no test split (its Preprocess step did not finish)")
         with open(split) as rows:
             return TestRows.from_split(rows, limit)
-
-    # ---- registry -----------------------------------------------------------------------------------
-
-    def list_versions(self, status: ApprovalStatus | None = None) -> list[ModelVersion]:
-        return self.registry.versions(status)
-
-    def get_version(self, arn: str) -> ModelVersion:
-        return self.registry.get(arn)
-
-    def set_approval(self, arn: str, status: ApprovalStatus, description: str | None = None) -> ModelVersion:
-        return self.registry.set_approval(arn, status, description)
-
-    def champion(self) -> ModelVersion | None:
-        return self.registry.champion()
-
-    # ---- endpoints ----------------------------------------------------------------------------------
-
-    def deploy(
-        self,
-        model_package_arn: str,
-        endpoint_name: str,
-        memory_mb: int,
-        max_concurrency: int,
-        force: bool = False,
-        wait: bool = True,
-    ) -> Endpoint:
-        return self.endpoints.deploy(model_package_arn, endpoint_name, memory_mb, max_concurrency, force, wait)
-
-    def list_endpoints(self) -> list[Endpoint]:
-        return self.endpoints.list()
-
-    def get_endpoint(self, name: str) -> Endpoint:
-        return self.endpoints.get(name)
-
-    def delete_endpoint(self, name: str) -> None:
-        self.endpoints.delete(name)
-
-    def invoke_endpoint(self, name: str, body: bytes, content_type: str = "text/csv") -> Invocation:
-        return self.endpoints.invoke(name, body, content_type)

@@ -7,8 +7,8 @@ from functools import cached_property
 from pathlib import Path
 
 from core import arns, spec
-from core.backend import LogChunk, TestRows
-from core.models import ApprovalStatus, Endpoint, Execution, Invocation, ModelVersion, StepRun
+from core.backend import LogChunk, RegistryAndEndpoints, TestRows
+from core.models import Execution, StepRun
 from core.sagemaker.aws import Clients, aws_errors, make_clients, make_session
 from core.sagemaker.config import SageMakerSettings
 from core.sagemaker.endpoints import SageMakerEndpoints
@@ -16,7 +16,7 @@ from core.sagemaker.registry import SageMakerRegistry
 from core.sagemaker.runs import SageMakerRuns
 
 
-class SageMakerBackend:
+class SageMakerBackend(RegistryAndEndpoints):
     name = "sagemaker"
     poll_seconds = 5.0  # live views and --wait: SageMaker throttles callers that poll faster
 
@@ -81,42 +81,3 @@ class SageMakerBackend:
 
     def test_rows(self, execution_arn: str, limit: int) -> TestRows:
         return self.runs.test_rows(arns.check_execution_arn(execution_arn), limit)
-
-    # ---- registry -------------------------------------------------------------------------------------
-
-    def list_versions(self, status: ApprovalStatus | None = None) -> list[ModelVersion]:
-        return self.registry.versions(status)
-
-    def get_version(self, arn: str) -> ModelVersion:
-        return self.registry.get(arn)
-
-    def set_approval(self, arn: str, status: ApprovalStatus, description: str | None = None) -> ModelVersion:
-        return self.registry.set_approval(arn, status, description)
-
-    def champion(self) -> ModelVersion | None:
-        return self.registry.champion()
-
-    # ---- endpoints ------------------------------------------------------------------------------------
-
-    def deploy(
-        self,
-        model_package_arn: str,
-        endpoint_name: str,
-        memory_mb: int,
-        max_concurrency: int,
-        force: bool = False,
-        wait: bool = True,
-    ) -> Endpoint:
-        return self.endpoints.deploy(model_package_arn, endpoint_name, memory_mb, max_concurrency, force, wait)
-
-    def list_endpoints(self) -> list[Endpoint]:
-        return self.endpoints.list()
-
-    def get_endpoint(self, name: str) -> Endpoint:
-        return self.endpoints.get(name)
-
-    def delete_endpoint(self, name: str) -> None:
-        self.endpoints.delete(name)
-
-    def invoke_endpoint(self, name: str, body: bytes, content_type: str = "text/csv") -> Invocation:
-        return self.endpoints.invoke(name, body, content_type)

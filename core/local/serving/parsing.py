@@ -21,16 +21,8 @@ import math
 
 import numpy as np
 
-FEATURES: tuple[str, ...] = (
-    "MedInc",
-    "HouseAge",
-    "AveRooms",
-    "AveBedrms",
-    "Population",
-    "AveOccup",
-    "Latitude",
-    "Longitude",
-)
+from core.spec import FEATURES
+
 N_FEATURES = len(FEATURES)
 # Header names a caller might paste from the training CSV, compared case-insensitively.
 _HEADER_WORDS = frozenset(name.lower() for name in (*FEATURES, "MedHouseVal"))
