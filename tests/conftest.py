@@ -59,6 +59,23 @@ def kill_recorded_processes(home: Path) -> None:
                 os.killpg(pid, signal.SIGKILL)
 
 
+@contextlib.contextmanager
+def home_with_runs(home: Path, seeds: tuple[int, ...] = (42, 123)):
+    """A home where runs with these split seeds (threshold 0.5, started together) have registered their
+    versions; every runner and endpoint server recorded in it is ended afterwards, pass or fail."""
+    from core.local.backend import LocalBackend
+    from core.spec import RunParameters
+    from core.waiting import wait_for_execution
+
+    backend = LocalBackend(home)
+    try:
+        started = [backend.start_run(RunParameters(r2_threshold=0.5, split_seed=seed)) for seed in seeds]
+        assert all(wait_for_execution(backend, e.arn, timeout=120).status == "Succeeded" for e in started)
+        yield backend
+    finally:
+        kill_recorded_processes(home)
+
+
 @pytest.fixture
 def home(tmp_path: Path):
     """An empty home folder; runners started in it are killed at teardown, pass or fail."""

@@ -19,9 +19,7 @@ import pytest
 from core.errors import NotFound, UserError
 from core.local.backend import LocalBackend
 from core.models import ApprovalStatus, EndpointStatus
-from core.spec import RunParameters
-from core.waiting import wait_for_execution
-from tests.conftest import BUNDLED, kill_recorded_processes
+from tests.conftest import BUNDLED, home_with_runs
 from tui.cli import main
 
 ROWS = pd.read_csv(BUNDLED).sample(25, random_state=3)
@@ -31,18 +29,12 @@ CSV_BODY = ("\n".join(",".join(repr(float(v)) for v in row) for row in FEATURES)
 
 @pytest.fixture(scope="module")
 def registry_home(tmp_path_factory: pytest.TempPathFactory):
-    """A home with two versions from real runs: v1 (split seed 42, Approved) and v2 (seed 123, pending)."""
+    """A home with two versions from real runs (split seeds 42 and 123): v1 Approved, v2 pending."""
     home = tmp_path_factory.mktemp("endpoints") / "home"
-    backend = LocalBackend(home)
-    try:
-        for seed in (42, 123):
-            execution = backend.start_run(RunParameters(r2_threshold=0.5, split_seed=seed))
-            assert wait_for_execution(backend, execution.arn, timeout=120).status == "Succeeded"
-        _v2, v1 = backend.list_versions()
+    with home_with_runs(home) as backend:
+        v1 = next(v for v in backend.list_versions() if v.version == 1)  # the two runs race: either seed
         backend.set_approval(v1.arn, ApprovalStatus.APPROVED, "baseline")
         yield home
-    finally:
-        kill_recorded_processes(home)
 
 
 @pytest.fixture

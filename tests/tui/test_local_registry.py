@@ -14,9 +14,7 @@ from textual.widgets import DataTable, Input, Select, Static, TextArea
 from core import settings
 from core.local.backend import LocalBackend
 from core.models import ApprovalStatus, EndpointStatus
-from core.spec import RunParameters
-from core.waiting import wait_for_execution
-from tests.conftest import kill_recorded_processes
+from tests.conftest import home_with_runs
 from tests.tui.conftest import notices, scenario, wait_for
 from tui.app import HousingApp
 from tui.present import metric_summary
@@ -35,13 +33,8 @@ def registry_home(tmp_path_factory: pytest.TempPathFactory):
     """Two pending versions from real runs started together, with split seeds 42 (r2 0.5758) and 123 (r2 0.6105);
     which one is v1 depends on which run registered first."""
     home = tmp_path_factory.mktemp("tui-registry") / "home"
-    backend = LocalBackend(home)
-    try:
-        started = [backend.start_run(RunParameters(r2_threshold=0.5, split_seed=seed)) for seed in (42, 123)]
-        assert all(wait_for_execution(backend, e.arn, timeout=120).status == "Succeeded" for e in started)
+    with home_with_runs(home):
         yield home
-    finally:
-        kill_recorded_processes(home)
 
 
 @pytest.fixture
