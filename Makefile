@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-serve bench-tui clean
+.PHONY: run test lint container-venv bench bench-serve bench-tui clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,13 +19,19 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+# Python 3.9 with the SageMaker scikit-learn image's packages (core/sklearn_image.py), for the container tests.
+# Cached: a second run takes well under a second; a first one about a minute.
+container-venv:
+	@bash tools/container_venv.sh
+
+test: lint container-venv
 	$(BIN)/python -m pytest -q
 
 # Each benchmark prints its figures; --write puts them into bench/RESULTS.md.
-bench: $(STAMP)
+bench: $(STAMP) container-venv
 	$(BIN)/python bench/pipeline.py --write
 	$(BIN)/python bench/tui.py --repeat 5 --versions 1000 --write
+	$(BIN)/python bench/parity.py --write
 
 bench-tui: $(STAMP)
 	$(BIN)/python bench/tui.py --repeat 5 --versions 1000 --write
@@ -36,4 +42,4 @@ bench-serve: $(STAMP)
 	$(BIN)/python bench/serve.py --floor --repeat 3 --write
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) .venv-container build *.egg-info

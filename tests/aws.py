@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 
-from core import spec
+from core import sklearn_image, spec
 from core.sagemaker.aws import Clients, make_clients, make_session
 from core.sagemaker.backend import SageMakerBackend
 from core.sagemaker.config import SageMakerSettings
@@ -34,7 +34,7 @@ REGION = "us-east-1"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/SageMakerRole"
 BUCKET = "housing-test"
 SCRIPTS = Path(__file__).resolve().parent.parent / "container_scripts"
-IMAGE = f"683313688378.dkr.ecr.{REGION}.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+IMAGE = f"683313688378.dkr.ecr.{REGION}.amazonaws.com/sagemaker-scikit-learn:{sklearn_image.FRAMEWORK_VERSION}-cpu-py3"
 
 
 @pytest.fixture(scope="session")

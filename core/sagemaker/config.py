@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from core import serverless, spec
+from core import serverless, sklearn_image, spec
 from core.errors import UserError
 
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
@@ -29,7 +29,7 @@ class SageMakerSettings:
     model_package_group: str = spec.DEFAULT_GROUP
     processing_instance_type: str = "ml.m5.large"
     training_instance_type: str = "ml.m5.large"
-    framework_version: str = "1.2-1"  # the scikit-learn container's version
+    framework_version: str = sklearn_image.FRAMEWORK_VERSION  # the scikit-learn container's version
     memory: int = serverless.DEFAULT_MEMORY
     max_concurrency: int = serverless.DEFAULT_MAX_CONCURRENCY
     profile: str | None = None
