@@ -83,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 1
     model = joblib.load(model_path)
-    test = pd.concat([pd.read_csv(f, header=None) for f in files], ignore_index=True)
+    # Read as text, converted by numpy: pandas 1.1 (the 1.2-1 image's) parses some decimals one ulp off.
+    test = pd.concat([pd.read_csv(f, header=None, dtype=str) for f in files], ignore_index=True)
     y_true = test.iloc[:, 0].to_numpy(dtype="float64")
     y_pred = model.predict(test.iloc[:, 1:].to_numpy(dtype="float64"))
     report = {

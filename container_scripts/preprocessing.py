@@ -94,7 +94,12 @@ def to_numbers(text_frame):
                 f"column {column} has a non-numeric value {text.iloc[row]!r} on line {row + 2}; "
                 "every value must be a number (or empty, to drop the row)"
             )
-        numeric[column] = values.astype("float64")
+        # pandas 1.1 (the scikit-learn 1.2-1 image's) parses some decimals one ulp off; numpy's conversion of
+        # the text is correctly rounded, so both images write the same numbers. pd.to_numeric only finds the bad.
+        try:
+            numeric[column] = text.where(values.notna()).astype("float64")
+        except ValueError:  # text pandas reads as a number and Python does not: keep pandas' reading
+            numeric[column] = values.astype("float64")
     return pd.DataFrame(numeric)
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.spec import FEATURES
 from tests.conftest import BUNDLED, REPO
 
 SCRIPTS = REPO / "container_scripts"
@@ -83,10 +84,11 @@ def bundled_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_bundled_data_reproduces_the_reference_figures(bundled_run: Path) -> None:
     report = json.loads((bundled_run / "evaluation" / "evaluation.json").read_text())
     metrics = report["regression_metrics"]
-    assert metrics["r2_score"] == pytest.approx(0.575788, abs=1e-6)
-    assert metrics["mse"] == pytest.approx(0.555892, abs=1e-6)
+    # ../shared/data/README.md: the lesson's cleaning learned on the training split, target not capped.
+    assert metrics["r2_score"] == pytest.approx(0.643281, abs=1e-6)
+    assert metrics["mse"] == pytest.approx(0.467447, abs=1e-6)
     assert metrics["rmse"] == pytest.approx(np.sqrt(metrics["mse"]), rel=1e-12)
-    assert metrics["mae"] == pytest.approx(0.5332, abs=1e-4)
+    assert metrics["mae"] == pytest.approx(0.502899, abs=1e-6)
     assert (report["n_train"], report["n_test"]) == (16512, 4128)
 
 
@@ -101,11 +103,117 @@ def test_splits_are_headerless_with_the_target_first(bundled_run: Path) -> None:
     assert (np.abs(reordered - first).max(axis=1) == 0).any()
 
 
-def test_the_model_scales_inside_so_it_takes_raw_features(bundled_run: Path) -> None:
+def _lesson_recipe(train: pd.DataFrame, raw: np.ndarray) -> np.ndarray:
+    """The lesson's cleaning written out with pandas, fitted on the training split: what the model must do."""
+    from sklearn.linear_model import LinearRegression
+    from sklearn.preprocessing import StandardScaler
+
+    features = train.iloc[:, 1:].set_axis(list(FEATURES), axis=1)
+    caps = features[list(FEATURES[:6])].quantile(0.95)
+
+    def clean(frame: pd.DataFrame) -> pd.DataFrame:
+        capped = frame.copy()
+        capped[caps.index] = capped[caps.index].clip(upper=caps, axis=1)
+        capped["RoomsPerHousehold"] = capped["AveRooms"] / capped["AveOccup"]
+        return capped
+
+    scaler = StandardScaler().fit(clean(features).to_numpy())
+    regression = LinearRegression().fit(scaler.transform(clean(features).to_numpy()), train.iloc[:, 0].to_numpy())
+    rows = pd.DataFrame(raw, columns=list(FEATURES))
+    return regression.predict(scaler.transform(clean(rows).to_numpy()))
+
+
+def test_the_model_cleans_inside_so_it_takes_raw_features(bundled_run: Path) -> None:
     model = joblib.load(bundled_run / "model" / "model.joblib")
-    assert [name for name, _ in model.steps] == ["standardscaler", "linearregression"]
-    raw = pd.read_csv(BUNDLED).iloc[:3, :8].to_numpy()
-    assert model.predict(raw) == pytest.approx([4.13, 3.98, 3.66], abs=0.05)
+    assert [name for name, _ in model.steps] == ["cap", "features", "standardscaler", "linearregression"]
+    train = pd.read_csv(bundled_run / "train" / "train.csv", header=None)
+    test = pd.read_csv(bundled_run / "test" / "test.csv", header=None).iloc[:, 1:].to_numpy()
+    np.testing.assert_allclose(model.predict(test), _lesson_recipe(train, test), rtol=1e-10, atol=1e-10)
+
+
+def test_caps_are_learned_on_the_training_split_only(bundled_run: Path) -> None:
+    caps = joblib.load(bundled_run / "model" / "model.joblib").named_steps["cap"].kw_args["a_max"]
+    train = pd.read_csv(bundled_run / "train" / "train.csv", header=None).iloc[:, 1:7].to_numpy()
+    everything = pd.read_csv(BUNDLED)[list(FEATURES[:6])].to_numpy()
+    np.testing.assert_array_equal(caps[:6], np.quantile(train, 0.95, axis=0))
+    assert np.isinf(caps[6:]).all()  # Latitude and Longitude are not capped
+    # The test rows' quantiles would have moved them: the held-out split has not leaked in.
+    assert not np.allclose(caps[:6], np.quantile(everything, 0.95, axis=0), rtol=1e-9)
+
+
+def test_the_pickle_holds_no_code_of_this_project(bundled_run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Evaluate's processing job ships evaluation.py alone and the serving container only entry_point.py:
+    # any module of ours named in the pickle would not import there. Record every class the pickle names.
+    from joblib import numpy_pickle
+
+    named: set[str] = set()
+    find_class = numpy_pickle.NumpyUnpickler.find_class
+
+    def recording(self: object, module: str, name: str) -> object:
+        named.add(module)
+        return find_class(self, module, name)
+
+    monkeypatch.setattr(numpy_pickle.NumpyUnpickler, "find_class", recording)
+    joblib.load(bundled_run / "model" / "model.joblib")
+    assert "sklearn.pipeline" in named
+    assert {m.split(".")[0] for m in named} <= {"sklearn", "numpy", "joblib", "builtins", "copyreg", "_codecs"}
+
+
+def test_the_repacked_model_loads_with_only_its_own_files_and_site_packages(bundled_run: Path, tmp_path: Path) -> None:
+    """As in the serving container: sys.path holds code/ (the repacked entry point) and the packages, nothing
+    of this project; model_fn loads model.joblib and transform_fn answers a single row."""
+    import sysconfig
+
+    from core.local.runner import repack_model
+    from core.sources import ENTRY_POINT
+
+    trained = tmp_path / "trained.tar.gz"
+    with tarfile.open(trained, "w:gz") as tar:
+        tar.add(bundled_run / "model" / "model.joblib", arcname="model.joblib")
+    repack_model(trained, ENTRY_POINT, tmp_path / "model.tar.gz")
+    extracted = tmp_path / "opt-ml-model"
+    with tarfile.open(tmp_path / "model.tar.gz") as tar:
+        assert sorted(tar.getnames()) == ["code/entry_point.py", "model.joblib"]
+        tar.extractall(extracted, filter="data")
+    script = """
+import importlib.util, sys
+code, model_dir, *packages = sys.argv[1:]
+sys.path[:0] = [code]
+sys.path += packages
+assert all(importlib.util.find_spec(name) is None for name in ("core", "container_scripts", "tui"))
+import entry_point
+assert entry_point.__file__.startswith(code)
+model = entry_point.model_fn(model_dir)
+answer = entry_point.transform_fn(model, "8.3252,41.0,6.98,1.02,322.0,2.55,37.88,-122.23", "text/csv", "text/csv")
+print(answer.status_code, answer.get_data().decode().strip(), type(model.estimator).__module__)
+"""
+    packages = sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
+    # -S: no site module, so no .pth file (the editable install of this project) runs; -I: no PYTHONPATH, no cwd.
+    result = subprocess.run(
+        [sys.executable, "-S", "-I", "-c", script, str(extracted / "code"), str(extracted), *packages],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    status, prediction, module = result.stdout.split()
+    expected = joblib.load(bundled_run / "model" / "model.joblib").predict(
+        np.array([[8.3252, 41.0, 6.98, 1.02, 322.0, 2.55, 37.88, -122.23]])
+    )
+    assert (status, module) == ("200", "sklearn.pipeline") and float(prediction) == pytest.approx(
+        expected[0], abs=1e-12
+    )
+
+
+def test_the_scripts_and_the_entry_point_name_the_features_as_the_spec_does() -> None:
+    # They ship alone to SageMaker, so each holds its own copy of the feature list.
+    import importlib
+
+    from core import spec
+
+    for module in ("container_scripts.preprocessing", "container_scripts.training", "entry_point"):
+        assert tuple(importlib.import_module(module).FEATURES) == spec.FEATURES, module
 
 
 def test_missing_values_are_dropped_and_counted(tmp_path: Path) -> None:
