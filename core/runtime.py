@@ -6,6 +6,7 @@ the route, /endpoints/NAME/invocations) that it takes on AWS.
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -33,16 +34,32 @@ def local_runtime_client(url: str) -> Any:
     )
 
 
-def _error_message(error: Any) -> str:
+def _plain(text: str, limit: int = 300) -> str:
+    """A container's answer as one line: an HTML error page (Flask's 500) reduced to its words."""
+    if "<" in text and ">" in text:
+        text = re.sub(r"<title>.*?</title>|<[^>]*>", " ", text, flags=re.IGNORECASE | re.DOTALL)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _error_message(endpoint_name: str, error: Any) -> str:
     response = getattr(error, "response", {}) or {}
     details = response.get("Error", {})
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    if details.get("Code") == "ModelError":
+        # The container answered with an error; SageMaker Runtime passes its status and body along.
+        original = response.get("OriginalStatusCode")
+        said = _plain(response.get("OriginalMessage") or details.get("Message") or "")
+        if isinstance(original, int) and original >= 500:
+            return f"endpoint {endpoint_name}'s model failed on the request ({original}): {said}"
+        return f"endpoint {endpoint_name} refused the rows ({original or status}): {said}"
     message = details.get("Message") or ""
     if not message:
         # A plain-text body (the local server's sentence) is not parsed by botocore's JSON error parser.
         body = response.get("Body") or b""
         message = body.decode(errors="replace") if isinstance(body, bytes) else str(body)
-    code = response.get("ResponseMetadata", {}).get("HTTPStatusCode") or details.get("Code")
-    return f"{message.strip() or details.get('Code', 'error')} (HTTP {code})"
+    shown = _plain(message) or details.get("Code", "error")
+    return f"endpoint {endpoint_name} refused the request: {shown} (HTTP {status or details.get('Code')})"
 
 
 def invoke(client: Any, endpoint_name: str, body: bytes, content_type: str = "text/csv") -> Invocation:
@@ -59,7 +76,7 @@ def invoke(client: Any, endpoint_name: str, body: bytes, content_type: str = "te
         )
         answer = response["Body"].read()
     except ClientError as exc:
-        raise EndpointError(f"endpoint {endpoint_name} refused the request: {_error_message(exc)}") from None
+        raise EndpointError(_error_message(endpoint_name, exc)) from None
     except BotoCoreError as exc:
         raise EndpointError(
             f"endpoint {endpoint_name} did not answer ({exc}); `housing-tui endpoints` shows its status"

@@ -30,6 +30,13 @@ STEP_SCRIPTS = {
     EVALUATE: "evaluation.py",
 }
 
+# The inference entry point SageMaker's repack puts into model.tar.gz under code/, and the model's
+# environment (RegisterModel's container): with no Accept from the caller (or */*), the container answers
+# in this type, the one the model package declares. The local endpoint reads the same setting.
+ENTRY_POINT_FILE = "entry_point.py"
+DEFAULT_INVOCATIONS_ACCEPT = "text/csv"
+SERVING_ENVIRONMENT = {"SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": DEFAULT_INVOCATIONS_ACCEPT}
+
 # The property file Evaluate writes and CheckR2 reads, as SageMaker's PropertyFile knows it.
 PROPERTY_FILE_NAME = "EvaluationReport"
 PROPERTY_FILE_OUTPUT = "evaluation"

@@ -15,6 +15,18 @@ from core.local.processes import ProcessIdentity, is_alive
 REPO = Path(__file__).resolve().parent.parent
 BUNDLED = REPO / "core" / "data" / "california_housing.csv.gz"
 
+# The lesson's entry point: model_fn alone, so SageMaker's container decodes, predicts and encodes by itself
+# (and squeezes a one-row CSV body to 1-D). The local server and the container must fail it the same way.
+LESSON_ENTRY_POINT = """
+import os
+
+import joblib
+
+
+def model_fn(model_dir):
+    return joblib.load(os.path.join(model_dir, "model.joblib"))
+"""
+
 # No test may reach AWS, nor read the developer's own settings. Dummy credentials, no instance-metadata
 # lookups (link-local network calls), and an endpoint where nothing listens: a call that escapes moto
 # fails here, at once, instead of going out. The moto fixtures point AWS_ENDPOINT_URL at their server.

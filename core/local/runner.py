@@ -27,8 +27,8 @@ from core.local.processes import identify
 from core.local.registry import LocalRegistry
 from core.local.store import Store
 from core.models import ApprovalStatus, ExecutionStatus, StepStatus
+from core.sources import ENTRY_POINT, SCRIPTS_DIR
 
-SCRIPTS_DIR = Path(__file__).resolve().parent.parent.parent / "container_scripts"
 STOP_GRACE_SECONDS = 5.0
 # A step script that runs this long is stuck (the bundled data takes about a second): the step fails
 # instead of holding the run at Executing forever, as SageMaker's MaxRuntimeInSeconds would.
@@ -49,6 +49,21 @@ def pack_model(model_dir: Path, archive: Path) -> None:
     with tarfile.open(archive, "w:gz") as tar:
         for item in sorted(model_dir.iterdir()):
             tar.add(item, arcname=item.name)
+
+
+def repack_model(trained: Path, entry_point: Path, archive: Path) -> None:
+    """What SageMaker's repack step does for RegisterModel: the trained archive plus code/entry_point.py.
+
+    The registered version then carries the inference code it was registered with, and the endpoint
+    imports it from there, as the scikit-learn container imports /opt/ml/model/code/entry_point.py.
+    """
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(trained, "r:gz") as source, tarfile.open(archive, "w:gz") as tar:
+        for member in source.getmembers():
+            if member.name.split("/", 1)[0] == "code":
+                continue  # a repack replaces any code the training job left
+            tar.addfile(member, source.extractfile(member) if member.isfile() else None)
+        tar.add(entry_point, arcname=f"code/{entry_point.name}")
 
 
 def failure_reason(log_path: Path, returncode: int) -> str:
@@ -232,11 +247,13 @@ class Runner:
         self.records.update_step(self.arn, spec.REGISTER, StepStatus.EXECUTING)
         report = json.loads(self.evaluation_path.read_text())
         registry = LocalRegistry(self.store, self.group)
-        digest = file_sha256(self.model_archive)
+        repacked = self.workdir / spec.REGISTER / "output" / "model.tar.gz"
+        repack_model(self.model_archive, ENTRY_POINT, repacked)
+        digest = file_sha256(repacked)
         # The version and the step's success in one transaction: a runner killed here leaves neither.
         with self.records.while_active(self.arn) as db:
             version = registry.register(
-                model_data_url=self.model_archive.as_uri(),
+                model_data_url=repacked.as_uri(),
                 model_sha256=digest,
                 evaluation=report,
                 execution_arn=self.arn,
@@ -248,6 +265,7 @@ class Runner:
                 self.arn, spec.REGISTER, StepStatus.SUCCEEDED, model_package_arn=version.arn, db=db
             )
         with open(self.log_path(spec.REGISTER), "a") as log:
+            log.write(f"repacked {repacked} with code/{ENTRY_POINT.name}\n")
             log.write(f"registered {version.arn} ({version.approval_status})\n")
 
     # ---- the whole run ------------------------------------------------------------------------------

@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 from typing import Any
 
 from core import spec
 from core.sagemaker.config import SageMakerSettings
+from core.sources import ENTRY_POINT, SCRIPTS_DIR
 
-REPO = Path(__file__).resolve().parent.parent.parent
-SCRIPTS = REPO / "container_scripts"
-ENTRY_POINT = REPO / "entry_point.py"
 # Opting out through the SDK's own config key: the telemetry decorator reads it from the session.
 SDK_CONFIG = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}}
 
@@ -92,7 +89,7 @@ def build_pipeline(session: Any, settings: SageMakerSettings, champion_gate: boo
     preprocess = ProcessingStep(
         name=spec.PREPROCESS,
         step_args=processor("preprocess").run(
-            code=str(SCRIPTS / spec.STEP_SCRIPTS[spec.PREPROCESS]),
+            code=str(SCRIPTS_DIR / spec.STEP_SCRIPTS[spec.PREPROCESS]),
             inputs=[ProcessingInput(source=params["InputData"], destination="/opt/ml/processing/input")],
             outputs=[
                 ProcessingOutput(output_name="train", source="/opt/ml/processing/train"),
@@ -108,7 +105,7 @@ def build_pipeline(session: Any, settings: SageMakerSettings, champion_gate: boo
     )
     outputs = preprocess.properties.ProcessingOutputConfig.Outputs
     estimator = SKLearn(
-        entry_point=str(SCRIPTS / spec.STEP_SCRIPTS[spec.TRAIN]),
+        entry_point=str(SCRIPTS_DIR / spec.STEP_SCRIPTS[spec.TRAIN]),
         framework_version=fv,
         py_version="py3",
         instance_type=settings.training_instance_type,
@@ -130,7 +127,7 @@ def build_pipeline(session: Any, settings: SageMakerSettings, champion_gate: boo
     evaluate = ProcessingStep(
         name=spec.EVALUATE,
         step_args=processor("evaluate").run(
-            code=str(SCRIPTS / spec.STEP_SCRIPTS[spec.EVALUATE]),
+            code=str(SCRIPTS_DIR / spec.STEP_SCRIPTS[spec.EVALUATE]),
             inputs=[
                 ProcessingInput(source=model_data, destination="/opt/ml/processing/model"),
                 ProcessingInput(source=outputs["test"].S3Output.S3Uri, destination="/opt/ml/processing/test"),
@@ -154,6 +151,7 @@ def build_pipeline(session: Any, settings: SageMakerSettings, champion_gate: boo
             entry_point=str(ENTRY_POINT),
             framework_version=fv,
             py_version="py3",
+            env=dict(spec.SERVING_ENVIRONMENT),
             sagemaker_session=session,
         ),
         content_types=["text/csv"],

@@ -13,6 +13,7 @@ import pytest
 
 from core.local.backend import LocalBackend
 from core.models import ApprovalStatus, ExecutionStatus, StepStatus
+from core.sources import ENTRY_POINT
 from core.spec import RunParameters
 from core.waiting import wait_for_execution
 
@@ -42,7 +43,7 @@ def test_a_passing_run_registers_version_1_with_its_evaluation(backend: LocalBac
         (home / "executions" / final.execution_id / "Evaluate/output/evaluation/evaluation.json").read_text()
     )
     assert version.metrics.to_report() == evaluation
-    assert version.metrics.r2 == pytest.approx(0.575788, abs=1e-6)
+    assert version.metrics.r2 == pytest.approx(0.643281, abs=1e-6)
     assert version.execution_arn == final.arn
     assert version.parameters["R2Threshold"] == "0.5" and version.parameters["SplitSeed"] == "42"
     archive = Path(urlparse(version.model_data_url).path)
@@ -50,8 +51,11 @@ def test_a_passing_run_registers_version_1_with_its_evaluation(backend: LocalBac
     import tarfile
 
     assert hashlib.sha256(archive.read_bytes()).hexdigest() == version.model_sha256
+    # Repacked as SageMaker's repack step leaves it: the model, and the entry point it is served with.
     with tarfile.open(archive) as tar:
-        assert tar.getnames() == ["model.joblib"]
+        assert sorted(tar.getnames()) == ["code/entry_point.py", "model.joblib"]
+        assert tar.extractfile("code/entry_point.py").read() == ENTRY_POINT.read_bytes()
+    assert "repacked" in backend.read_step_log(final.arn, "Register").text
 
 
 def test_a_failing_gate_succeeds_without_registering(backend: LocalBackend) -> None:
@@ -61,7 +65,7 @@ def test_a_failing_gate_succeeds_without_registering(backend: LocalBackend) -> N
     assert "Register" not in steps
     gate = steps["CheckR2"].gate
     assert not gate.passed
-    assert gate.summary == "r2 0.5758 < threshold 0.9000 -> not registered"
+    assert gate.summary == "r2 0.6433 < threshold 0.9000 -> not registered"
     assert backend.list_versions() == []
     log = backend.read_step_log(final.arn, "CheckR2").text
     assert "not registered" in log and "JsonGet(EvaluationReport, regression_metrics.r2_score)" in log
@@ -76,8 +80,8 @@ def test_the_champion_gate_blocks_a_run_that_does_not_beat_the_approved_version(
     # Same data and split: r2 equals the champion's, which is not 0.01 better.
     same = run(backend, r2_threshold=0.5, min_improvement=0.01)
     gate = steps_by_name(backend, same.arn)["CheckR2"].gate
-    assert not gate.passed and "champion v1 0.5758 + 0.0100 = 0.5858" in gate.summary
-    # Split seed 123 scores 0.6105: it beats 0.5758 + 0.01 and is registered as version 2.
+    assert not gate.passed and "champion v1 0.6433 + 0.0100 = 0.6533" in gate.summary
+    # Split seed 123 scores 0.6738: it beats 0.6433 + 0.01 and is registered as version 2.
     better = run(backend, r2_threshold=0.5, min_improvement=0.01, split_seed=123)
     assert steps_by_name(backend, better.arn)["CheckR2"].gate.passed
     assert [v.version for v in backend.list_versions()] == [2, 1]

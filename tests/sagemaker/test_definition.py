@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from core import spec
+from core import sklearn_image, spec
 from core.sagemaker.aws import make_clients, make_session
 from core.sagemaker.backend import SageMakerBackend
 from core.sagemaker.config import SageMakerSettings
@@ -113,3 +113,17 @@ def test_the_preprocess_step_passes_the_split_parameters(definition: dict[str, A
         steps_by_name(definition)["Preprocess"]["Arguments"]["AppSpecification"]["ContainerArguments"]
     )
     assert "Parameters.TestSize" in arguments and "Parameters.SplitSeed" in arguments
+
+
+def test_the_registered_model_runs_the_entry_point_and_answers_csv_by_default(definition: dict[str, Any]) -> None:
+    # The serving container imports entry_point.py (repacked into the model) and, for a caller that sends no
+    # Accept, answers in the model's default type: the same setting the local endpoint reads.
+    register = steps_by_name(definition)["Register-RegisterModel"]["Arguments"]
+    [container] = register["InferenceSpecification"]["Containers"]
+    assert container["Environment"]["SAGEMAKER_PROGRAM"] == spec.ENTRY_POINT_FILE
+    assert (
+        container["Environment"]["SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"]
+        == spec.DEFAULT_INVOCATIONS_ACCEPT
+        == "text/csv"
+    )
+    assert container["Image"].endswith(f"/sagemaker-scikit-learn:{sklearn_image.FRAMEWORK_VERSION}-cpu-py3")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import http.client
+import io
 import json
 import math
 import os
@@ -30,6 +31,10 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from core.local.runner import repack_model
+from core.sources import ENTRY_POINT
+from tests.conftest import LESSON_ENTRY_POINT
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -73,7 +78,8 @@ def _run_all(commands: list[tuple[list[str], dict[str, str]]]) -> None:
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Model]:
-    """Two fitted models (split seeds 42 and 7) packed as SageMaker packs them: model.joblib at the root."""
+    """Two fitted models (split seeds 42 and 7) packed as SageMaker's repack leaves them: model.joblib at the
+    root, the inference code in code/entry_point.py."""
     base = tmp_path_factory.mktemp("serving-models")
     seeds = {"a": 42, "b": 7}
     _run_all(
@@ -107,9 +113,11 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Model]:
     )
     built = {}
     for key in seeds:
-        tar_path = base / f"model-{key}.tar.gz"
-        with tarfile.open(tar_path, "w:gz") as tar:
+        trained = base / f"trained-{key}.tar.gz"
+        with tarfile.open(trained, "w:gz") as tar:
             tar.add(base / key / "model" / "model.joblib", arcname="model.joblib")
+        tar_path = base / f"model-{key}.tar.gz"
+        repack_model(trained, ENTRY_POINT, tar_path)  # as the Register step (and SageMaker's repack) leaves it
         built[key] = Model(
             tar=tar_path,
             sha256=hashlib.sha256(tar_path.read_bytes()).hexdigest(),
@@ -338,10 +346,15 @@ def test_json_instances_and_the_endpoints_route(server: Server, models: dict[str
         json.dumps({"instances": instances}),
         "application/json",
         path=f"/endpoints/{NAME}/invocations",
+        headers={"Accept": "application/json"},
     )
     assert answer.status == 200, answer.text
     assert answer.headers["content-type"].startswith("application/json")
     assert_close(json.loads(answer.body)["predictions"], models["a"].predict(rows[:5]))
+    # With no Accept the container answers in SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT, text/csv for this model.
+    default = invoke(server, json.dumps(instances), "application/json")
+    assert default.status == 200 and default.headers["content-type"].startswith("text/csv")
+    assert_close(default.floats(), models["a"].predict(rows[:5]))
 
 
 def test_accept_header_chooses_the_answer_format(server: Server, models: dict[str, Model], rows: list[str]) -> None:
@@ -377,11 +390,14 @@ def test_boto3_sagemaker_runtime_client(server: Server, models: dict[str, Model]
     got = [float(line) for line in response["Body"].read().decode().splitlines()]
     assert_close(got, models["a"].predict(rows[:10]))
 
-    # Refusals reach boto3 users as ClientError with our sentence and SageMaker's error code.
+    # A refusal of the entry point reaches boto3 users as SageMaker Runtime's ModelError, the container's
+    # status and sentence inside, exactly as from an AWS endpoint.
     with pytest.raises(ClientError) as refused:
         client.invoke_endpoint(EndpointName=NAME, ContentType="text/csv", Body=b"1,2,3")
-    assert refused.value.response["Error"]["Code"] == "ValidationError"
-    assert "Row 1 has 3 values" in refused.value.response["Error"]["Message"]
+    error = refused.value.response
+    assert error["Error"]["Code"] == "ModelError" and error["ResponseMetadata"]["HTTPStatusCode"] == 424
+    assert error["OriginalStatusCode"] == 400 and error["OriginalMessage"].startswith("Row 1 has 3 values")
+    assert "Received client error (400) from primary" in error["Error"]["Message"]
     with pytest.raises(ClientError) as elsewhere:
         client.invoke_endpoint(EndpointName="housing-dev", ContentType="text/csv", Body=rows[0].encode())
     assert elsewhere.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
@@ -413,10 +429,15 @@ BAD_INPUTS = [
     ("json-nan", '{"instances": [[NaN, 1, 2, 3, 4, 5, 6, 7]]}', "application/json", None, 400, ["finite"]),
     ("malformed-json", '{"instances": [[1, 2,', "application/json", None, 400, ["JSON", "line 1"]),
     ("json-wrong-shape", '{"rows": []}', "application/json", None, 400, ['"instances"']),
+    ("json-5000-digits", "[[" + "9" * 5000 + ",1,2,3,4,5,6,7]]", "application/json", None, 400, ["finite"]),
     ("json-short-row", '{"instances": [[1, 2]]}', "application/json", None, 400, ["instances[0]", "2 values"]),
     ("json-string", '{"instances": [["1",2,3,4,5,6,7,8]]}', "application/json", None, 400, ["not a number"]),
     ("xml", "<rows/>", "application/xml", None, 415, ["application/xml", "text/csv"]),
-    ("no-content-type", ROW, None, None, 415, ["Content-Type"]),
+    # The container assumes application/json when no Content-Type is sent.
+    ("no-content-type", ROW, None, None, 400, ["JSON body is not valid", "Content-Type text/csv"]),
+    ("underscore-digits", ROW.replace("322.0", "3_22"), "text/csv", None, 400, ["'3_22'", "plain decimal"]),
+    ("non-ascii-digits", ROW.replace("41.0", "٤١"), "text/csv", None, 400, ["column 2", "plain decimal"]),
+    ("overflowing-value", ROW.replace("37.88", "1e308"), "text/csv", None, 400, ["Latitude 1e+308", "-90 and 90"]),
     ("other-endpoint", ROW, "text/csv", "/endpoints/housing-dev/invocations", 404, ["'housing-dev'", NAME]),
     ("not-utf8", b"\xff\xfe1,2", "text/csv", None, 400, ["UTF-8"]),
 ]
@@ -486,6 +507,77 @@ def test_no_log_line_per_request(server: Server, rows: list[str]) -> None:
             assert answer.status == 200
     assert server.log().count("\n") == before
     assert "in service" in server.log()
+
+
+# ------------------------------------------------------------------------------ the container's chain
+
+
+def _archive_with_code(path: Path, model: Path, entry_point: str | None) -> Model:
+    with tarfile.open(path, "w:gz") as tar:
+        tar.add(model, arcname="model.joblib")
+        if entry_point is not None:
+            info = tarfile.TarInfo("code/entry_point.py")
+            data = entry_point.encode()
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return Model(path, hashlib.sha256(path.read_bytes()).hexdigest(), joblib.load(model), path)
+
+
+def test_one_row_fails_with_only_model_fn_as_it_does_on_sagemaker(
+    models: dict[str, Model], rows: list[str], tmp_path: Path
+) -> None:
+    """aws/sagemaker-scikit-learn-container#15: the default decoder squeezes one CSV row to 1-D."""
+    import boto3
+    from botocore.exceptions import ClientError
+
+    joblib.dump(models["a"].estimator, tmp_path / "model.joblib")
+    lesson = _archive_with_code(tmp_path / "lesson.tar.gz", tmp_path / "model.joblib", LESSON_ENTRY_POINT)
+    (tmp_path / "endpoint").mkdir()
+    with running(tmp_path / "endpoint", lesson) as server:
+        for body in (rows[0], rows[0] + "\n"):
+            failed = invoke(server, body)
+            assert failed.status == 500 and "Expected 2D array, got 1D array instead" in failed.text
+        client = boto3.client(
+            "sagemaker-runtime",
+            endpoint_url=server.url,
+            region_name="us-east-1",
+            aws_access_key_id="x",
+            aws_secret_access_key="x",
+        )
+        with pytest.raises(ClientError) as model_error:
+            client.invoke_endpoint(EndpointName=NAME, ContentType="text/csv", Body=rows[0].encode())
+        response = model_error.value.response
+        assert response["Error"]["Code"] == "ModelError" and response["OriginalStatusCode"] == 500
+        assert "Received server error (500) from primary" in response["Error"]["Message"]
+        assert "Expected 2D array" in response["OriginalMessage"]
+        # Two rows stay 2-D, and the container's default encoder answers them (float32 input, as there).
+        two = invoke(server, "\n".join(rows[:2]))
+        assert two.status == 200 and len(two.floats()) == 2
+        np.testing.assert_allclose(two.floats(), models["a"].predict(rows[:2]), rtol=1e-5)
+        # A JSON {"instances": ...} body fails in the default decoder too.
+        instances = json.dumps({"instances": [[float(v) for v in r.split(",")] for r in rows[:2]]})
+        assert invoke(server, instances, "application/json").status == 500
+        log = server.log()
+        assert "model_fn + the container's defaults" in log and "Expected 2D array" in log
+    # The project's entry point, repacked beside the same kind of model, answers that one row.
+    with running(tmp_path, models["a"]) as server:
+        answer = invoke(server, rows[0])
+        assert answer.status == 200
+        assert_close(answer.floats(), models["a"].predict(rows[:1]))
+        assert "model_fn, transform_fn" in server.log() and "code/entry_point.py from the archive" in server.log()
+
+
+def test_an_archive_without_code_is_served_with_the_installed_entry_point(
+    models: dict[str, Model], rows: list[str], tmp_path: Path
+) -> None:
+    # Versions registered before the Register step repacked have model.joblib alone.
+    joblib.dump(models["a"].estimator, tmp_path / "model.joblib")
+    old = _archive_with_code(tmp_path / "old.tar.gz", tmp_path / "model.joblib", None)
+    (tmp_path / "endpoint").mkdir()
+    with running(tmp_path / "endpoint", old) as server:
+        assert_serves(server, rows, models["a"])
+        assert invoke(server, rows[0]).status == 200
+        assert "the installed entry_point (the archive has no code/)" in server.log()
 
 
 # ------------------------------------------------------------------------------------------ fuzzing

@@ -1,28 +1,37 @@
-"""The endpoint's HTTP protocol as a bare ASGI application: /ping and the two invocation routes.
+"""The endpoint's HTTP protocol as a bare ASGI application: /ping, the container's route and SageMaker Runtime's.
 
 No web framework: routing three paths by hand costs a few string comparisons, where a framework's request
 objects, routing tables and middleware cost tens of microseconds a request, which matters when a whole
-single-row request is ~0.5 ms. The model is read once per request from ``self.model``; a reload replaces
-that attribute in one assignment, so each request is answered wholly by the old or wholly by the new model.
+single-row request is well under a millisecond. The model is read once per request from ``self.model``; a
+reload replaces that attribute in one assignment, so each request is answered wholly by the old or wholly
+by the new model.
+
+Every request body goes through the container's handler chain (handler_chain.py), so the entry point
+decides the answer exactly as it does on SageMaker. The two invocation routes answer as their SageMaker
+counterparts do:
+
+- ``POST /invocations`` is the container's own route: its status and body as they are (a 400 of the entry
+  point, or a 500 when a handler raised);
+- ``POST /endpoints/NAME/invocations`` is InvokeEndpoint's: a 2xx passes through; any other answer of the
+  container becomes SageMaker Runtime's ``ModelError`` (HTTP 424) carrying ``OriginalStatusCode`` and
+  ``OriginalMessage``, so boto3 callers handle a local endpoint's refusal exactly as an AWS one.
+
+What SageMaker Runtime itself refuses before the container sees a request (a body over 6 MB, more
+requests than MaxConcurrency) is answered here with its status (413, 429).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from core.serverless import MAX_PAYLOAD_BYTES
+
 from .artifacts import LoadedModel
-from .parsing import (
-    MAX_BODY_BYTES,
-    RequestError,
-    format_predictions,
-    parse_body,
-    predictions_to_list,
-    request_format,
-    response_format,
-)
+from .handler_chain import ContainerAnswer
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -32,7 +41,6 @@ Send = Callable[[Message], Awaitable[None]]
 log = logging.getLogger("housing_tui.serving")
 
 _TEXT = b"text/plain; charset=utf-8"
-_CONTENT_TYPE = {"text/csv": b"text/csv", "application/json": b"application/json"}
 # InvokeEndpoint reports the variant that answered; a local endpoint has the one SageMaker names by default.
 _VARIANT = (b"x-amzn-invoked-production-variant", b"AllTraffic")
 
@@ -59,10 +67,14 @@ async def _send(send: Send, status: int, body: bytes, content_type: bytes, heade
     await send({"type": "http.response.body", "body": body})
 
 
-def _describe(exc: BaseException) -> str:
-    """An exception as one line of bounded length, fit to sit inside a one-sentence answer."""
-    text = " ".join(f"{type(exc).__name__}: {exc}".split())
-    return text if len(text) <= 300 else text[:297] + "..."
+class RequestError(Exception):
+    """A request the server refuses before the container sees it: a status, one sentence, an error type."""
+
+    def __init__(self, status: int, message: str, error_type: str = "ValidationError") -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.error_type = error_type
 
 
 async def _send_error(send: Send, error: RequestError, headers: list | None = None) -> None:
@@ -109,7 +121,7 @@ class InferenceApp:
                     [(b"allow", b"POST")],
                 )
                 return
-            await self._invocation(scope, receive, send)
+            await self._invocation(scope, receive, send, runtime_route=path != "/invocations")
         elif path == "/ping":
             await self._ping(scope, send)
         elif path.startswith("/endpoints/") and path.endswith("/invocations"):
@@ -140,7 +152,7 @@ class InferenceApp:
         # The app exists only once a model is loaded, so answering at all means ready.
         await _send(send, 200, b"", _TEXT, [(b"x-model-sha256", self.model.sha256.encode())])
 
-    async def _invocation(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _invocation(self, scope: Scope, receive: Receive, send: Send, runtime_route: bool) -> None:
         slots = self._slots
         if slots.locked():
             try:
@@ -159,42 +171,32 @@ class InferenceApp:
         else:
             await slots.acquire()  # free slot: returns at once, without a trip through the event loop
         try:
-            await self._answer(scope, receive, send)
+            await self._answer(scope, receive, send, runtime_route)
         finally:
             slots.release()
 
-    async def _answer(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _answer(self, scope: Scope, receive: Receive, send: Send, runtime_route: bool) -> None:
         model = self.model
         try:
-            kind = request_format(_header(scope, b"content-type"))
-            answer_kind = response_format(_header(scope, b"accept"), kind)
             body = await self._read_body(scope, receive)
-            if body is None:
-                return  # the client went away; nobody to answer
-            features = parse_body(body, kind)
-            try:
-                raw = model.predict(features)
-            except Exception as exc:
-                # Input was validated, so this is the model failing: SageMaker calls that a ModelError (424).
-                log.warning("model %s failed on %d rows: %r", model.sha256[:12], len(features), exc)
-                raise RequestError(
-                    424,
-                    f"The model failed to predict these rows ({_describe(exc)}).",
-                    "ModelError",
-                ) from None
-            payload = format_predictions(predictions_to_list(raw, len(features)), answer_kind)
         except RequestError as error:
             await _send_error(send, error)
             return
-        except Exception as exc:  # a bug must cost one request a 4xx, never the server
-            log.exception("unexpected error while answering a request")
-            await _send_error(send, RequestError(400, f"The request could not be processed ({_describe(exc)})."))
+        if body is None:
+            return  # the client went away; nobody to answer
+        # The container reads SageMaker's ContentType header first, then Content-Type.
+        content_type = _header(scope, b"contenttype") or _header(scope, b"content-type")
+        answer = model.chain.invoke(body, content_type, _header(scope, b"accept"))
+        if answer.failure is not None:
+            log.warning("model %s: %s", model.sha256[:12], answer.failure)
+        if runtime_route and not 200 <= answer.status < 300:
+            await _send_model_error(send, answer)
             return
         await _send(
             send,
-            200,
-            payload,
-            _CONTENT_TYPE[answer_kind],
+            answer.status,
+            answer.body,
+            answer.content_type.encode("latin-1", "replace"),
             [(b"x-model-sha256", model.sha256.encode()), _VARIANT],
         )
 
@@ -202,7 +204,7 @@ class InferenceApp:
     async def _read_body(scope: Scope, receive: Receive) -> bytes | None:
         declared = _header(scope, b"content-length")
         # Refuse a declared oversize body before reading any of it; the server discards what follows.
-        if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        if declared is not None and declared.isdigit() and int(declared) > MAX_PAYLOAD_BYTES:
             raise _too_large(int(declared))
         chunks: list[bytes] = []
         size = 0
@@ -213,7 +215,7 @@ class InferenceApp:
             chunk = message.get("body", b"")
             if chunk:
                 size += len(chunk)
-                if size > MAX_BODY_BYTES:  # chunked uploads announce no length: count as they come
+                if size > MAX_PAYLOAD_BYTES:  # chunked uploads announce no length: count as they come
                     raise _too_large(None)
                 chunks.append(chunk)
             if not message.get("more_body", False):
@@ -221,10 +223,23 @@ class InferenceApp:
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
+async def _send_model_error(send: Send, answer: ContainerAnswer) -> None:
+    """SageMaker Runtime's ModelError for a container answer that is not a 2xx, as InvokeEndpoint sends it."""
+    original = answer.body.decode("utf-8", "replace")
+    side = "client" if 400 <= answer.status < 500 else "server"
+    body = {
+        "Message": f'Received {side} error ({answer.status}) from primary with message "{original}". '
+        "See the endpoint's server.log for more information.",
+        "OriginalMessage": original,
+        "OriginalStatusCode": answer.status,
+    }
+    await _send(send, 424, json.dumps(body).encode(), b"application/json", [(b"x-amzn-errortype", b"ModelError")])
+
+
 def _too_large(size: int | None) -> RequestError:
-    told = f"{size} bytes" if size is not None else f"more than {MAX_BODY_BYTES} bytes"
+    told = f"{size} bytes" if size is not None else f"more than {MAX_PAYLOAD_BYTES} bytes"
     return RequestError(
         413,
-        f"The request body has {told}, over the {MAX_BODY_BYTES}-byte (6 MB) limit of a real-time "
+        f"The request body has {told}, over the {MAX_PAYLOAD_BYTES}-byte (6 MB) limit of a real-time "
         "endpoint: send fewer rows per request.",
     )

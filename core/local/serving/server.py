@@ -10,7 +10,8 @@ scikit-learn, and a hot swap stays one assignment in one process.
 Order of start-up, and why:
 1. bind the socket first, so the OS-chosen port is known and written to state.json while loading;
    connections that arrive meanwhile wait in the listen backlog and are answered once the model is in;
-2. load the model (checksum, safe extraction, entry_point.model_fn, one warm-up prediction), then
+2. load the model (checksum, safe extraction, the archive's entry point and its model_fn, one warm-up
+   request through the container's handler chain), then
    ``gc.freeze()``: the model, numpy, pandas and scikit-learn objects leave the collector's view, so full
    collections (~100 ms over MLflow's object graph) stay out of the request path;
 3. serve, and only then say InService.
@@ -83,15 +84,6 @@ def _remove_other_models(models_root: str, keep: str) -> None:
         for name in os.listdir(models_root):
             if name != keep and not name.startswith("."):
                 shutil.rmtree(os.path.join(models_root, name), ignore_errors=True)
-
-
-def _skip_second_finiteness_check() -> None:
-    # The parser has refused every NaN and infinity before a matrix reaches the model, so scikit-learn's
-    # own check repeats work: ~30 of the ~200 us a single-row predict costs. The setting is per thread
-    # in scikit-learn, and requests are predicted on this (the event loop's) thread.
-    sklearn = sys.modules.get("sklearn")
-    if sklearn is not None:
-        sklearn.set_config(assume_finite=True)
 
 
 def _refreeze() -> None:
@@ -192,7 +184,6 @@ class EndpointServer:
         # is known and reported.
         from .app import InferenceApp
         from .artifacts import ModelLoadError, load_model
-        from .parsing import warm_up
 
         try:
             model = load_model(config.model_tar, config.model_sha256, self.models_root)
@@ -202,13 +193,17 @@ class EndpointServer:
         except Exception as exc:  # a failure of the machinery itself still gets a reason on record
             self._fail(f"The model could not be loaded ({type(exc).__name__}: {exc}).")
             return None, None
-        _skip_second_finiteness_check()
-        warm_up()
         app = InferenceApp(config.endpoint_name, model, config.max_concurrency, config.queue_timeout_seconds)
         _remove_other_models(self.models_root, model.sha256)
         gc.collect()
         gc.freeze()
-        log.info("loaded model %s from %s", model.sha256, config.model_tar)
+        log.info(
+            "loaded model %s from %s with %s (%s)",
+            model.sha256,
+            config.model_tar,
+            model.entry_point,
+            model.chain.names(),
+        )
         return app, model
 
     # ------------------------------------------------------------------------------------------- serve
