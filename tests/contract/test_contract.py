@@ -101,34 +101,34 @@ def test_the_gate_registers_only_passing_runs_and_the_champion_gate_holds(harnes
     failed = harness.run(r2_threshold=0.9)
     assert failed.status is ExecutionStatus.SUCCEEDED
     assert step_names(backend, failed.arn) == ["Preprocess", "Train", "Evaluate", "CheckR2"]
-    assert gate_of(backend, failed.arn).summary == "r2 0.5758 < threshold 0.9000 -> not registered"
+    assert gate_of(backend, failed.arn).summary == "r2 0.6433 < threshold 0.9000 -> not registered"
     assert backend.list_versions() == []
 
     passed = harness.run(r2_threshold=0.5)
     assert passed.status is ExecutionStatus.SUCCEEDED
     assert step_names(backend, passed.arn) == ["Preprocess", "Train", "Evaluate", "CheckR2", "Register"]
-    assert gate_of(backend, passed.arn).summary == "r2 0.5758 >= threshold 0.5000 -> registered"
+    assert gate_of(backend, passed.arn).summary == "r2 0.6433 >= threshold 0.5000 -> registered"
     [v1] = backend.list_versions()
     assert v1.version == 1 and v1.approval_status is ApprovalStatus.PENDING
-    assert v1.metrics.r2 == pytest.approx(0.575788, abs=1e-6) and v1.metrics.n_test == 4128
+    assert v1.metrics.r2 == pytest.approx(0.643281, abs=1e-6) and v1.metrics.n_test == 4128
     assert v1.execution_arn == passed.arn and v1.parameters["R2Threshold"] == "0.5"
     register = next(s for s in backend.list_steps(passed.arn) if s.name == "Register")
     assert register.model_package_arn == v1.arn
     assert [e.arn for e in backend.list_executions()] == [passed.arn, failed.arn]
 
-    backend.set_approval(v1.arn, ApprovalStatus.APPROVED, "r2 0.5758, baseline")
+    backend.set_approval(v1.arn, ApprovalStatus.APPROVED, "r2 0.6433, baseline")
     blocked = harness.run(r2_threshold=0.5, min_improvement=0.01)
     summary = gate_of(backend, blocked.arn).summary
-    assert "r2 0.5758 < " in summary and "0.5858" in summary and summary.endswith("not registered")
+    assert "r2 0.6433 < " in summary and "0.6533" in summary and summary.endswith("not registered")
     better = harness.run(r2_threshold=0.5, min_improvement=0.01, split_seed=123)
     assert gate_of(backend, better.arn).passed
     versions = backend.list_versions()
     assert [v.version for v in versions] == [2, 1]
-    assert versions[0].metrics.r2 == pytest.approx(0.610455, abs=1e-6)
+    assert versions[0].metrics.r2 == pytest.approx(0.673834, abs=1e-6)
 
     rejected = backend.set_approval(versions[0].arn, ApprovalStatus.REJECTED, "not this one")
     assert rejected.approval_status is ApprovalStatus.REJECTED and rejected.approval_description == "not this one"
-    assert backend.get_version(v1.arn).approval_description == "r2 0.5758, baseline"
+    assert backend.get_version(v1.arn).approval_description == "r2 0.6433, baseline"
     assert [v.version for v in backend.list_versions(ApprovalStatus.APPROVED)] == [1]
     assert backend.champion().version == 1
 

@@ -54,32 +54,41 @@ def test_run_wait_json_is_describe_pipeline_execution_shaped(cli) -> None:
     assert version["ModelPackageArn"] == registered
     assert version["ModelApprovalStatus"] == "PendingManualApproval"
     assert version["ModelPackageVersion"] == 1 and version["ModelPackageGroupName"] == "CaliforniaHousing"
-    assert version["EvaluationReport"]["regression_metrics"]["r2_score"] == pytest.approx(0.575788, abs=1e-6)
+    assert version["EvaluationReport"]["regression_metrics"]["r2_score"] == pytest.approx(0.643281, abs=1e-6)
 
-    code, out, _ = cli("approve", registered, "--description", "r2 0.5758 on the benchmark split", "--json")
+    code, out, _ = cli("approve", registered, "--description", "r2 0.6433 on the benchmark split", "--json")
     assert code == 0 and json.loads(out) == {"ModelPackageArn": registered}
     code, out, _ = cli("versions", "--status", "Approved", "--json")
     [approved] = json.loads(out)["ModelPackageSummaryList"]
-    assert approved["ApprovalDescription"] == "r2 0.5758 on the benchmark split"
+    assert approved["ApprovalDescription"] == "r2 0.6433 on the benchmark split"
     code, out, _ = cli("reject", "1", "--description", "superseded")
     assert code == 0 and out.strip() == f"{registered}: Rejected"
     code, out, _ = cli("versions", "--status", "Approved", "--json")
     assert json.loads(out)["ModelPackageSummaryList"] == []
 
 
-def test_run_at_the_default_threshold_registers_nothing_and_says_why(cli) -> None:
+def test_run_at_the_default_threshold_registers_the_lessons_model(cli) -> None:
+    # The lesson's cleaning (learned on the training split) scores 0.6433 on the default split: it passes.
     code, out, _ = cli("run", "--wait")
     assert code == 0
-    assert out.strip().splitlines()[-1] == "Succeeded: r2 0.5758 < threshold 0.6000 -> not registered"
+    assert out.strip().splitlines()[-2] == "Succeeded: r2 0.6433 >= threshold 0.6000 -> registered"
+    code, out, _ = cli("versions")
+    assert out.splitlines()[1].split()[:3] == ["1", "PendingManualApproval", "0.6433"]
+
+
+def test_a_run_below_its_threshold_registers_nothing_and_says_why(cli) -> None:
+    code, out, _ = cli("run", "--threshold", "0.65", "--wait")
+    assert code == 0
+    assert out.strip().splitlines()[-1] == "Succeeded: r2 0.6433 < threshold 0.6500 -> not registered"
     code, out, _ = cli("executions")
     lines = out.splitlines()
     assert lines[0].split() == ["ID", "STATUS", "STARTED", "DURATION", "THRESHOLD", "R2", "GATE"]
-    assert lines[1].split()[1] == "Succeeded" and lines[1].endswith("0.5758  not registered")
+    assert lines[1].split()[1] == "Succeeded" and lines[1].endswith("0.6433  not registered")
     execution_id = lines[1].split()[0]
     code, out, _ = cli("steps", execution_id)
     assert code == 0
     rows = {line.split()[0]: line for line in out.splitlines()[2:]}
-    assert "Succeeded" in rows["CheckR2"] and "r2 0.5758 < threshold 0.6000" in rows["CheckR2"]
+    assert "Succeeded" in rows["CheckR2"] and "r2 0.6433 < threshold 0.6500" in rows["CheckR2"]
     assert "skipped: gate not passed" in rows["Register"]
     code, out, _ = cli("steps", execution_id, "--json")
     names = [s["StepName"] for s in json.loads(out)["PipelineExecutionSteps"]]

@@ -84,7 +84,7 @@ class FakeBackend:
                 T0 + 3600 + 4.6,
                 _params(0.6, seed=123),
             ),
-            Execution(gated, spec.PIPELINE_NAME, ExecutionStatus.SUCCEEDED, T0 + 1800, T0 + 1800 + 3.9, _params(0.6)),
+            Execution(gated, spec.PIPELINE_NAME, ExecutionStatus.SUCCEEDED, T0 + 1800, T0 + 1800 + 3.9, _params(0.65)),
             Execution(
                 failed,
                 spec.PIPELINE_NAME,
@@ -100,9 +100,9 @@ class FakeBackend:
             passed: _steps(
                 T0 + 3600,
                 5,
-                extra={"CheckR2": {"gate": _gate(0.6105, 0.6)}, "Register": {"model_package_arn": model_arn(3)}},
+                extra={"CheckR2": {"gate": _gate(0.6738, 0.6)}, "Register": {"model_package_arn": model_arn(3)}},
             ),
-            gated: _steps(T0 + 1800, 4, extra={"CheckR2": {"gate": _gate(0.5758, 0.6)}}),
+            gated: _steps(T0 + 1800, 4, extra={"CheckR2": {"gate": _gate(0.6433, 0.65)}}),
             failed: _steps(
                 T0 + 600,
                 1,
@@ -113,17 +113,18 @@ class FakeBackend:
         self.logs = {
             "Preprocess": "read 20640 rows of 9 columns\ndropped 0 rows with missing values\n"
             "train 16512 rows, test 4128 rows (test_size 0.2, random_state 42)\n",
-            "Train": "fitting StandardScaler + LinearRegression on 16512 rows\n",
-            "Evaluate": "r2 0.5758, rmse 0.7456, mae 0.5332\nwrote evaluation.json\n",
-            "CheckR2": "JsonGet(EvaluationReport, regression_metrics.r2_score) = 0.5758\n"
-            "r2 0.5758 < threshold 0.6000 -> not registered\n",
+            "Train": "caps at the 95% quantile of the training rows: MedInc 7.3108, HouseAge 52, ...\n"
+            "fitted on 16512 rows; training r2 0.6677\n",
+            "Evaluate": "r2 0.6433, rmse 0.6837, mae 0.5029\nwrote evaluation.json\n",
+            "CheckR2": "JsonGet(EvaluationReport, regression_metrics.r2_score) = 0.6433\n"
+            "r2 0.6433 < threshold 0.6500 -> not registered\n",
             "Register": "",
         }
         table = [
-            (1, 0.5758, 0.7456, 0.5332, ApprovalStatus.APPROVED, gated, "baseline"),
-            (2, 0.5512, 0.7702, 0.5523, ApprovalStatus.REJECTED, failed, "worse than v1"),
-            (3, 0.6105, 0.7210, 0.5204, ApprovalStatus.PENDING, passed, None),
-            (4, 0.6031, 0.7288, 0.5261, ApprovalStatus.PENDING, passed, None),
+            (1, 0.6433, 0.6837, 0.5029, ApprovalStatus.APPROVED, gated, "baseline"),
+            (2, 0.6370, 0.6908, 0.5058, ApprovalStatus.REJECTED, failed, "worse than v1"),
+            (3, 0.6738, 0.6586, 0.4854, ApprovalStatus.PENDING, passed, None),
+            (4, 0.6559, 0.6803, 0.5029, ApprovalStatus.PENDING, passed, None),
         ]
         rows = [table[i % len(table)] for i in range(versions)]
         self.versions = [

@@ -26,10 +26,10 @@ def test_runs_steps_logs_and_registry_show_sagemaker_state(sagemaker_backend, si
             runs = app.screen
             await wait_for(pilot, lambda: runs.selected_arn == execution.arn, "the run selected")
             row = [str(cell) for cell in runs.query_one("#runs", DataTable).get_row(execution.arn)]
-            assert row[0] == "Succeeded" and row[4] == "0.5758" and row[5].startswith("registered")
+            assert row[0] == "Succeeded" and row[4] == "0.6433" and row[5].startswith("registered")
             outcome = runs.query_one("#outcome", Static)
             await wait_for(pilot, lambda: "registered" in str(outcome.content), "the gate outcome")
-            assert str(outcome.content) == (f"CheckR2: r2 0.5758 >= threshold 0.5000 -> registered  ({version.arn})")
+            assert str(outcome.content) == (f"CheckR2: r2 0.6433 >= threshold 0.5000 -> registered  ({version.arn})")
             steps = runs.query_one("#steps", DataTable)
             assert [str(steps.get_row(name)[1]) for name in ("Preprocess", "Register")] == ["Succeeded"] * 2
             steps.focus()
@@ -42,7 +42,7 @@ def test_runs_steps_logs_and_registry_show_sagemaker_state(sagemaker_backend, si
             assert isinstance(registry, RegistryScreen)
             await wait_for(pilot, lambda: registry.loaded, "the registry")
             cells = [str(c) for c in registry.query_one("#versions", DataTable).get_row(version.arn)]
-            assert cells[:2] == ["1", "Pending"] and cells[2].startswith("0.5758")
+            assert cells[:2] == ["1", "Pending"] and cells[2].startswith("0.6433")
             await pilot.press("a")
             await pilot.press("y")
             await wait_for(

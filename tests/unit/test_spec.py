@@ -26,7 +26,7 @@ def test_steps_and_parameters_use_the_sagemaker_names() -> None:
 def test_the_gate_passes_at_the_threshold_and_fails_below() -> None:
     params = spec.RunParameters(r2_threshold=0.6)
     assert spec.evaluate_gate(report(0.6), params).passed
-    outcome = spec.evaluate_gate(report(0.5758), params)
+    outcome = spec.evaluate_gate(report(0.5758), params)  # the raw features' r2, without the lesson's cleaning
     assert not outcome.passed
     assert outcome.summary == "r2 0.5758 < threshold 0.6000 -> not registered"
 
