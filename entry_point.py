@@ -288,42 +288,51 @@ def _header_error(line: str) -> RequestError:
 
 
 def _parse_csv_rows(text: str) -> np.ndarray:
-    """The precise path: every row checked in order, the first problem explained."""
+    """The precise path: every row checked in order, the first problem explained.
+
+    A row of 8 plain numbers is read with one float() per field; only a row that fails is looked at again,
+    to tell a header, a short row or the bad field apart (a row of numbers is never a header).
+    """
     rows = []
     first = True
     for number, line in enumerate(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"), start=1):
         if not line.strip():
             continue  # blank lines (a trailing newline above all) carry no row
         fields = line.split(",")
-        if first:
-            first = False
-            if _looks_like_header(fields):
-                raise _header_error(line)
-        if len(fields) != N_FEATURES:
+        try:
+            if len(fields) != N_FEATURES or not line.isascii() or "_" in line:
+                raise ValueError(line)
+            values = [float(field) for field in fields]
+        except ValueError:
+            raise _row_error(number, line, fields, first) from None
+        if not all(map(math.isfinite, values)):
+            column = next(i for i, value in enumerate(values) if not math.isfinite(value))
             raise RequestError(
-                400, f"Row {number} has {_plural(len(fields), 'value')}; each row needs {N_FEATURES}: {_FEATURE_LIST}."
+                400,
+                f"Row {number}, column {column + 1}: {_show(fields[column].strip())} is not a finite number, "
+                "and predictions are only made for finite values.",
             )
-        values = []
-        for column, field in enumerate(fields, start=1):
-            try:
-                value = _plain_number(field)
-            except ValueError:
-                raise RequestError(
-                    400,
-                    f"Row {number}, column {column}: {_show(field.strip())} is not a plain decimal number "
-                    "(digits 0-9 with an optional sign, point and exponent).",
-                ) from None
-            if not math.isfinite(value):
-                raise RequestError(
-                    400,
-                    f"Row {number}, column {column}: {_show(field.strip())} is not a finite number, "
-                    "and predictions are only made for finite values.",
-                )
-            values.append(value)
         rows.append(values)
+        first = False
     if not rows:
         raise RequestError(400, f"The request body has no rows: send one CSV row of {N_FEATURES} numbers per line.")
     return np.array(rows, dtype=np.float64)
+
+
+def _row_error(number: int, line: str, fields: list, first: bool) -> RequestError:
+    """What is wrong with a row that is not 8 plain numbers, in one sentence."""
+    if first and _looks_like_header(fields):
+        return _header_error(line)
+    if len(fields) != N_FEATURES:
+        return RequestError(
+            400, f"Row {number} has {_plural(len(fields), 'value')}; each row needs {N_FEATURES}: {_FEATURE_LIST}."
+        )
+    column = next(i for i, field in enumerate(fields) if not _is_number(field))
+    return RequestError(
+        400,
+        f"Row {number}, column {column + 1}: {_show(fields[column].strip())} is not a plain decimal number "
+        "(digits 0-9 with an optional sign, point and exponent).",
+    )
 
 
 def _parse_csv_pandas(text: str):

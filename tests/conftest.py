@@ -6,6 +6,7 @@ import contextlib
 import os
 import signal
 import sqlite3
+import sys
 from pathlib import Path
 
 import pytest
@@ -86,6 +87,18 @@ def home_with_runs(home: Path, seeds: tuple[int, ...] = (42, 123)):
         yield backend
     finally:
         kill_recorded_processes(home)
+
+
+@pytest.fixture(autouse=True)
+def _entry_point_module_restored():
+    """The local server imports a model's code/entry_point.py as the module entry_point, as the container
+    does; a test that loads one in-process must not leave it in place of this project's for later tests."""
+    before = sys.modules.get("entry_point")
+    yield
+    if before is None:
+        sys.modules.pop("entry_point", None)
+    else:
+        sys.modules["entry_point"] = before
 
 
 @pytest.fixture

@@ -119,13 +119,12 @@ def _request(body: str | bytes, content_type: str | None = "text/csv", accept: s
     return {"body": base64.b64encode(data).decode(), "content_type": content_type, "accept": accept}
 
 
-def _in_the_image(python: Path, model: Path, requests: list[dict], work: Path) -> list[dict]:
-    spec = work / "requests.json"
-    spec.write_text(
-        json.dumps({"model_dir": str(model), "default_accept": DEFAULT_INVOCATIONS_ACCEPT, "requests": requests})
-    )
+def _driver(python: Path, mode: str, spec: dict, work: Path) -> dict:
+    """container_driver.py in the image's Python, given a JSON spec; its JSON answer."""
+    path = work / f"{mode}.json"
+    path.write_text(json.dumps(spec))
     done = subprocess.run(
-        [str(python), str(DRIVER), "serve", str(spec)],
+        [str(python), str(DRIVER), mode, str(path)],
         capture_output=True,
         text=True,
         cwd=work,
@@ -133,7 +132,12 @@ def _in_the_image(python: Path, model: Path, requests: list[dict], work: Path) -
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1])["answers"]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _in_the_image(python: Path, model: Path, requests: list[dict], work: Path) -> list[dict]:
+    spec = {"model_dir": str(model), "default_accept": DEFAULT_INVOCATIONS_ACCEPT, "requests": requests}
+    return _driver(python, "serve", spec, work)["answers"]
 
 
 def _locally(model: Path, requests: list[dict]) -> list[dict]:
@@ -249,25 +253,11 @@ ENCODE = [
 
 
 def test_the_local_codecs_agree_with_sagemaker_containers(container_python: Path, tmp_path: Path) -> None:
-    spec = tmp_path / "codecs.json"
-    spec.write_text(
-        json.dumps(
-            {
-                "decode": [{"body": body, "content_type": kind} for body, kind in DECODE],
-                "encode": [{"values": values, "dtype": dtype, "accept": accept} for values, dtype, accept in ENCODE],
-            }
-        )
-    )
-    done = subprocess.run(
-        [str(container_python), str(DRIVER), "codecs", str(spec)],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": "", "PYTHONWARNINGS": "ignore"},
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    theirs = json.loads(done.stdout.strip().splitlines()[-1])
+    spec = {
+        "decode": [{"body": body, "content_type": kind} for body, kind in DECODE],
+        "encode": [{"values": values, "dtype": dtype, "accept": accept} for values, dtype, accept in ENCODE],
+    }
+    theirs = _driver(container_python, "codecs", spec, tmp_path)
     for (body, kind), expected in zip(DECODE, theirs["decoded"], strict=True):
         decoder = handler_chain.DECODERS.get(kind)
         try:

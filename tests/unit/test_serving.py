@@ -289,6 +289,19 @@ def invoke(server: Server, body: bytes | str, content_type: str = "text/csv", **
     return request(server, "POST", kwargs.pop("path", "/invocations"), body, headers, **kwargs)
 
 
+def runtime_client(server: Server) -> Any:
+    """boto3's sagemaker-runtime client pointed at the server, as the local backend's invoke makes it."""
+    import boto3
+
+    return boto3.client(
+        "sagemaker-runtime",
+        endpoint_url=server.url,
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+    )
+
+
 def assert_close(got: list[float], expected: np.ndarray) -> None:
     assert len(got) == len(expected)
     np.testing.assert_allclose(np.array(got), expected, rtol=0, atol=1e-9)
@@ -374,16 +387,9 @@ def test_accept_header_chooses_the_answer_format(server: Server, models: dict[st
 
 
 def test_boto3_sagemaker_runtime_client(server: Server, models: dict[str, Model], rows: list[str]) -> None:
-    import boto3
     from botocore.exceptions import ClientError
 
-    client = boto3.client(
-        "sagemaker-runtime",
-        endpoint_url=server.url,
-        region_name="us-east-1",
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-    )
+    client = runtime_client(server)
     response = client.invoke_endpoint(EndpointName=NAME, ContentType="text/csv", Body="\n".join(rows[:10]).encode())
     assert response["ContentType"].startswith("text/csv")
     assert response["InvokedProductionVariant"] == "AllTraffic"
@@ -512,7 +518,11 @@ def test_no_log_line_per_request(server: Server, rows: list[str]) -> None:
 # ------------------------------------------------------------------------------ the container's chain
 
 
-def _archive_with_code(path: Path, model: Path, entry_point: str | None) -> Model:
+def _archive_with_code(folder: Path, estimator: Any, entry_point: str | None) -> Model:
+    """model.joblib, and code/entry_point.py with this text unless None (an archive from before repacking)."""
+    model = folder / "model.joblib"
+    joblib.dump(estimator, model)
+    path = folder / "model.tar.gz"
     with tarfile.open(path, "w:gz") as tar:
         tar.add(model, arcname="model.joblib")
         if entry_point is not None:
@@ -527,25 +537,16 @@ def test_one_row_fails_with_only_model_fn_as_it_does_on_sagemaker(
     models: dict[str, Model], rows: list[str], tmp_path: Path
 ) -> None:
     """aws/sagemaker-scikit-learn-container#15: the default decoder squeezes one CSV row to 1-D."""
-    import boto3
     from botocore.exceptions import ClientError
 
-    joblib.dump(models["a"].estimator, tmp_path / "model.joblib")
-    lesson = _archive_with_code(tmp_path / "lesson.tar.gz", tmp_path / "model.joblib", LESSON_ENTRY_POINT)
+    lesson = _archive_with_code(tmp_path, models["a"].estimator, LESSON_ENTRY_POINT)
     (tmp_path / "endpoint").mkdir()
     with running(tmp_path / "endpoint", lesson) as server:
         for body in (rows[0], rows[0] + "\n"):
             failed = invoke(server, body)
             assert failed.status == 500 and "Expected 2D array, got 1D array instead" in failed.text
-        client = boto3.client(
-            "sagemaker-runtime",
-            endpoint_url=server.url,
-            region_name="us-east-1",
-            aws_access_key_id="x",
-            aws_secret_access_key="x",
-        )
         with pytest.raises(ClientError) as model_error:
-            client.invoke_endpoint(EndpointName=NAME, ContentType="text/csv", Body=rows[0].encode())
+            runtime_client(server).invoke_endpoint(EndpointName=NAME, ContentType="text/csv", Body=rows[0].encode())
         response = model_error.value.response
         assert response["Error"]["Code"] == "ModelError" and response["OriginalStatusCode"] == 500
         assert "Received server error (500) from primary" in response["Error"]["Message"]
@@ -571,8 +572,7 @@ def test_an_archive_without_code_is_served_with_the_installed_entry_point(
     models: dict[str, Model], rows: list[str], tmp_path: Path
 ) -> None:
     # Versions registered before the Register step repacked have model.joblib alone.
-    joblib.dump(models["a"].estimator, tmp_path / "model.joblib")
-    old = _archive_with_code(tmp_path / "old.tar.gz", tmp_path / "model.joblib", None)
+    old = _archive_with_code(tmp_path, models["a"].estimator, None)
     (tmp_path / "endpoint").mkdir()
     with running(tmp_path / "endpoint", old) as server:
         assert_serves(server, rows, models["a"])
