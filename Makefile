@@ -25,7 +25,7 @@ container-venv:
 	@bash tools/container_venv.sh
 
 test: lint container-venv
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 # Each benchmark prints its figures; --write puts them into bench/RESULTS.md.
 bench: $(STAMP) container-venv
