@@ -41,7 +41,7 @@ def execution_arn(pipeline: str, execution_id: str, region: str = LOCAL_REGION, 
 
 
 def parse_model_package_arn(arn: str) -> ModelPackageArn:
-    match = _MODEL_PACKAGE.match(arn.strip())
+    match = _MODEL_PACKAGE.fullmatch(arn.strip())
     if not match:
         raise UserError(
             f"{arn!r} is not a model package ARN; expected "
@@ -51,7 +51,7 @@ def parse_model_package_arn(arn: str) -> ModelPackageArn:
 
 
 def check_execution_arn(arn: str) -> str:
-    if not _EXECUTION.match(arn.strip()):
+    if not _EXECUTION.fullmatch(arn.strip()):
         raise UserError(
             f"{arn!r} is not a pipeline execution ARN; expected "
             "arn:aws:sagemaker:REGION:ACCOUNT:pipeline/NAME/execution/ID (see `housing-tui executions`)"

@@ -148,7 +148,7 @@ def parse_approval_status(text: str) -> ApprovalStatus:
 
 
 def validate_name(kind: str, name: str) -> str:
-    if not NAME_RULE.match(name):
+    if not NAME_RULE.fullmatch(name):
         raise InvalidParameter(
             f"{kind} {name!r} breaks SageMaker's name rule: 1-63 letters, digits or single hyphens, "
             "starting and ending with a letter or digit"

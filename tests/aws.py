@@ -33,6 +33,15 @@ ACCOUNT = "123456789012"
 REGION = "us-east-1"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/SageMakerRole"
 BUCKET = "housing-test"
+# The trust policy SageMaker's console gives an execution role.
+SAGEMAKER_TRUST = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+)
 SCRIPTS = Path(__file__).resolve().parent.parent / "container_scripts"
 IMAGE = f"683313688378.dkr.ecr.{REGION}.amazonaws.com/sagemaker-scikit-learn:{sklearn_image.FRAMEWORK_VERSION}-cpu-py3"
 
@@ -53,7 +62,9 @@ def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """A fresh moto account with the test bucket; every boto3 client of the test talks to moto."""
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
     urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST"), timeout=30)
-    make_session(REGION).client("s3").create_bucket(Bucket=BUCKET)
+    session = make_session(REGION)
+    session.client("s3").create_bucket(Bucket=BUCKET)
+    session.client("iam").create_role(RoleName=ROLE.rsplit("/", 1)[-1], AssumeRolePolicyDocument=SAGEMAKER_TRUST)
     return moto_server
 
 
@@ -117,11 +128,19 @@ class SageMakerSimulator:
         now = dt.datetime.now(dt.UTC)
         self.steps[arn] = [{"StepName": spec.PREPROCESS, "StartTime": now, "StepStatus": "Executing", "Metadata": {}}]
 
-    def complete(self, arn: str) -> None:
-        """Run the pipeline of an execution as SageMaker would, and record what it leaves behind."""
+    def complete(self, arn: str, repack_failure: str | None = None) -> None:
+        """Run the pipeline of an execution as SageMaker would, and record what it leaves behind.
+
+        `repack_failure`: the register branch's repack step fails with this reason (nothing is registered).
+        """
         sm, s3 = self.clients.sagemaker, self.clients.s3
+        definition = json.loads(
+            sm.describe_pipeline_definition_for_execution(PipelineExecutionArn=arn)["PipelineDefinition"]
+        )
+        # A parameter the execution was not started with takes the definition's default, as in SageMaker.
+        params = {p["Name"]: str(p["DefaultValue"]) for p in definition["Parameters"]}
         pages = sm.get_paginator("list_pipeline_parameters_for_execution").paginate(PipelineExecutionArn=arn)
-        params = {p["Name"]: p["Value"] for page in pages for p in page["PipelineParameters"]}
+        params.update({p["Name"]: p["Value"] for page in pages for p in page.get("PipelineParameters") or []})
         execution_id = arn.rsplit("/", 1)[-1]
         root = self.work / execution_id
         prefix = f"s3://{BUCKET}/pipelines/{execution_id}"
@@ -174,12 +193,18 @@ class SageMakerSimulator:
 
         # CheckR2, as the ConditionStep evaluates it: JsonGet(EvaluationReport, r2) >= each right-hand side.
         r2 = json.loads((root / "eval" / "evaluation.json").read_text())["regression_metrics"]["r2_score"]
-        definition = json.loads(
-            sm.describe_pipeline_definition_for_execution(PipelineExecutionArn=arn)["PipelineDefinition"]
-        )
         passed = all(r2 >= float(params[name]) for name in condition_parameters(definition))
         records.append(self._record(spec.CHECK_R2, {"Condition": {"Outcome": "True" if passed else "False"}}))
+        # The register branch's steps under the names the compiled definition gives them.
+        branch = {step["Type"]: step["Name"] for step in register_branch(definition)}
         if passed:
+            repack = self._record(branch["Training"], {})
+            records.append(repack)
+            if repack_failure is not None:
+                repack.update(StepStatus="Failed", FailureReason=repack_failure)
+                self.steps[arn] = records
+                moto_execution(arn).pipeline_execution_status = "Failed"
+                return
             group = self._group(definition)
             # The RegisterModel step creates the group on first use.
             if not sm.list_model_package_groups(NameContains=group)["ModelPackageGroupSummaryList"]:
@@ -202,7 +227,7 @@ class SageMakerSimulator:
             import joblib
 
             self.models[package] = joblib.load(root / "model" / "model.joblib")
-            records.append(self._record("Register-RegisterModel", {"RegisterModel": {"Arn": package}}))
+            records.append(self._record(branch["RegisterModel"], {"RegisterModel": {"Arn": package}}))
         self.steps[arn] = records
         moto_execution(arn).pipeline_execution_status = "Succeeded"
 
@@ -307,6 +332,12 @@ class SageMakerSimulator:
             "AttemptCount": 1,
             "Metadata": metadata,
         }
+
+
+def register_branch(definition: dict[str, Any]) -> list[dict[str, Any]]:
+    """The steps CheckR2 runs when the gate passes, as compiled."""
+    [check] = [s for s in definition["Steps"] if s["Name"] == spec.CHECK_R2]
+    return check["Arguments"]["IfSteps"]
 
 
 def condition_parameters(definition: dict[str, Any]) -> list[str]:

@@ -17,6 +17,9 @@ BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 IP_ADDRESS = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
 PREFIX = re.compile(r"^[\w!.*'()/-]{0,512}$")
 INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+# SageMaker's PipelineName (botocore's service model): longer than the other names' 63 characters.
+PIPELINE_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}")
+PIPELINE_NAME_MAX = 256
 
 
 @dataclass(frozen=True)
@@ -58,30 +61,48 @@ class SageMakerSettings:
                 "no SageMaker execution role: set role_arn in the [sagemaker] section of the config file, "
                 "HOUSING_TUI_ROLE_ARN, or --role-arn (arn:aws:iam::ACCOUNT:role/NAME)"
             )
-        if not ROLE_ARN.match(self.role_arn):
+        if not ROLE_ARN.fullmatch(self.role_arn):
             raise UserError(f"role {self.role_arn!r} is not an IAM role ARN; expected arn:aws:iam::ACCOUNT:role/NAME")
         if self.bucket is not None:
             check_bucket_name(self.bucket)
-        if not PREFIX.match(self.prefix):
+        if not PREFIX.fullmatch(self.prefix):
             raise UserError(f"S3 prefix {self.prefix!r} has unsafe characters; use letters, digits, / - _ .")
-        spec.validate_name("pipeline name", self.pipeline_name)
+        check_pipeline_name(self.pipeline_name)
         spec.validate_name("model package group", self.model_package_group)
         for name in ("processing_instance_type", "training_instance_type"):
-            if not INSTANCE_TYPE.match(getattr(self, name)):
+            if not INSTANCE_TYPE.fullmatch(getattr(self, name)):
                 raise UserError(f"{name} {getattr(self, name)!r} is not a SageMaker instance type such as ml.m5.large")
         serverless.validate_memory(self.memory)
         serverless.validate_max_concurrency(self.max_concurrency)
         return self
 
 
+def check_pipeline_name(name: str) -> str:
+    if len(name) > PIPELINE_NAME_MAX:
+        raise UserError(
+            f"pipeline name {name[:20]!r}... has {len(name)} characters; SageMaker allows at most {PIPELINE_NAME_MAX}"
+        )
+    if not PIPELINE_NAME.fullmatch(name):
+        raise UserError(
+            f"pipeline name {name!r} breaks SageMaker's name rule: letters, digits or single hyphens, "
+            "starting and ending with a letter or digit"
+        )
+    return name
+
+
+def role_account(role_arn: str) -> str:
+    """The account of a role ARN that `validate` accepted."""
+    return role_arn.split(":")[4]
+
+
 def check_bucket_name(name: str) -> str:
     """S3's bucket naming rules, so a typo fails here instead of at the first upload."""
     problem = None
-    if not BUCKET.match(name):
+    if not BUCKET.fullmatch(name):
         problem = "3-63 lower-case letters, digits, dots or hyphens, starting and ending with a letter or digit"
     elif ".." in name or ".-" in name or "-." in name:
         problem = "no two dots, and no dot next to a hyphen"
-    elif IP_ADDRESS.match(name):
+    elif IP_ADDRESS.fullmatch(name):
         problem = "not shaped like an IP address"
     elif name.startswith(("xn--", "sthree-")) or name.endswith(("-s3alias", "--ol-s3")):
         problem = "none of the prefixes and suffixes S3 reserves"

@@ -53,8 +53,12 @@ def pipeline_session(boto_session: Any, settings: SageMakerSettings, bucket: str
     )
 
 
-def build_pipeline(session: Any, settings: SageMakerSettings, champion_gate: bool) -> Any:
-    """The Pipeline object; `champion_gate` adds CheckR2's second condition (r2 >= ChampionR2Floor)."""
+def build_pipeline(session: Any, settings: SageMakerSettings, champion_gate: bool, input_data: str) -> Any:
+    """The Pipeline object; `champion_gate` adds CheckR2's second condition (r2 >= ChampionR2Floor).
+
+    `input_data` is InputData's default, an s3:// URI that exists, so that an execution started without
+    parameters (from Studio, the AWS CLI, a schedule) runs on the bundled data.
+    """
     _import_sdk()
     from sagemaker.inputs import TrainingInput
     from sagemaker.model_metrics import MetricsSource, ModelMetrics
@@ -72,7 +76,8 @@ def build_pipeline(session: Any, settings: SageMakerSettings, champion_gate: boo
     from sagemaker.workflow.steps import ProcessingStep, TrainingStep
 
     kinds = {"String": ParameterString, "Float": ParameterFloat, "Integer": ParameterInteger}
-    params = {p.name: kinds[p.kind](name=p.name, default_value=p.default) for p in spec.PARAMETERS}
+    defaults = {**spec.PARAMETER_DEFAULTS, "InputData": input_data}
+    params = {p.name: kinds[p.kind](name=p.name, default_value=defaults[p.name]) for p in spec.PARAMETERS}
     role = settings.role_arn
     fv = settings.framework_version
 

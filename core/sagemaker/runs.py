@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import warnings
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -16,17 +17,9 @@ from core.models import ConditionResult, Execution, ExecutionStatus, GateOutcome
 from core.sagemaker import s3
 from core.sagemaker.aws import Clients, aws_errors
 from core.sagemaker.config import SageMakerSettings
+from core.sagemaker.steps import display_names, fold
 
 LOG_GROUPS = {"ProcessingJob": "/aws/sagemaker/ProcessingJobs", "TrainingJob": "/aws/sagemaker/TrainingJobs"}
-
-
-def display_step_name(name: str) -> str | None:
-    """SageMaker names RegisterModel's steps Register-RegisterModel and Register-RepackModel-N."""
-    if name in spec.STEP_NAMES:
-        return name
-    if name.startswith(f"{spec.REGISTER}-"):
-        return spec.REGISTER
-    return None
 
 
 def _failure_reason(record: dict[str, Any]) -> str | None:
@@ -47,6 +40,15 @@ class SageMakerRuns:
         self._parameters: dict[str, dict[str, str]] = {}
         self._evaluations: dict[str, dict[str, Any]] = {}
         self._definitions: dict[bool, str] = {}
+        # S3 objects the SDK created while building a definition that no pipeline holds yet: removed again
+        # if the upsert fails, kept once one succeeds (the pipeline then refers to them).
+        self._unclaimed_uploads: list[str] = []
+        self._step_names: dict[str, str] | None = None
+
+    @cached_property
+    def default_input(self) -> str:
+        """InputData's default: the bundled data under the configured prefix, uploaded by the upsert."""
+        return s3.input_uri(BUNDLED_DATA, self.bucket, self.settings.prefix)
 
     # ---- the pipeline ---------------------------------------------------------------------------------
 
@@ -55,15 +57,42 @@ class SageMakerRuns:
         if champion_gate not in self._definitions:
             from core.sagemaker.pipeline import build_pipeline, pipeline_session
 
-            with aws_errors(who=self.settings.role_arn), warnings.catch_warnings():
+            recorder = s3.NewObjects(self.clients.s3)
+            with (
+                aws_errors("s3", who=self.settings.role_arn),
+                warnings.catch_warnings(),
+                recorder.watching(self.clients.session),
+            ):
                 warnings.simplefilter("ignore")  # the SDK's "Running within a PipelineSession" notice
                 session = pipeline_session(self.clients.session, self.settings, self.bucket)
-                self._definitions[champion_gate] = build_pipeline(session, self.settings, champion_gate).definition()
+                pipeline = build_pipeline(session, self.settings, champion_gate, self.default_input)
+                self._definitions[champion_gate] = pipeline.definition()
+            self._unclaimed_uploads += recorder.created
         return self._definitions[champion_gate]
 
     def upsert(self, champion_gate: bool) -> None:
-        """Create the pipeline, or update it to this definition (what the SDK's Pipeline.upsert does)."""
+        """Create the pipeline, or update it to this definition (what the SDK's Pipeline.upsert does).
+
+        The bundled data is uploaded first, so InputData's default names an object that exists and a run
+        started without our client (Studio, the AWS CLI, a schedule) has its input. If the upsert fails,
+        the objects it created are removed again.
+        """
+        try:
+            with aws_errors("s3", who=self.settings.role_arn):
+                _, created = s3.upload_input(self.clients.s3, BUNDLED_DATA, self.bucket, self.settings.prefix)
+            if created:
+                self._unclaimed_uploads.append(self.default_input)
+            self._put_pipeline(champion_gate)
+        except UserError:
+            s3.delete_objects(self.clients.s3, self._unclaimed_uploads)
+            self._unclaimed_uploads.clear()
+            self._definitions.clear()  # its code objects are gone: build it again next time
+            raise
+        self._unclaimed_uploads.clear()  # the pipeline refers to them now
+
+    def _put_pipeline(self, champion_gate: bool) -> None:
         definition = self.definition(champion_gate)
+        self._step_names = display_names(definition)
         sm = self.clients.sagemaker
         args = {
             "PipelineName": self.settings.pipeline_name,
@@ -86,20 +115,28 @@ class SageMakerRuns:
     # ---- start ----------------------------------------------------------------------------------------
 
     def start(self, params: spec.RunParameters) -> Execution:
-        if params.input_data.startswith("s3://"):
-            input_uri = params.input_data
-        else:
-            local = check_input_file(params.input_data) if params.input_data else BUNDLED_DATA
-            with aws_errors("s3", who=self.settings.role_arn):
-                input_uri = s3.upload_input(self.clients.s3, Path(local), self.bucket, self.settings.prefix)
-        params = dataclasses.replace(params, input_data=input_uri)
-        self.upsert(champion_gate=params.min_improvement is not None)
-        with aws_errors(who=self.settings.role_arn):
-            response = self.clients.sagemaker.start_pipeline_execution(
-                PipelineName=self.settings.pipeline_name,
-                PipelineExecutionDisplayName=f"housing-tui-{secrets.token_hex(4)}",
-                PipelineParameters=[{"Name": k, "Value": v} for k, v in params.as_pipeline_parameters().items()],
-            )
+        created: list[str] = []  # the user's input, uploaded now: removed again if the run does not start
+        try:
+            if params.input_data.startswith("s3://"):
+                input_uri = params.input_data
+            elif params.input_data:
+                local = Path(check_input_file(params.input_data))
+                with aws_errors("s3", who=self.settings.role_arn):
+                    input_uri, new = s3.upload_input(self.clients.s3, local, self.bucket, self.settings.prefix)
+                created += [input_uri] if new else []
+            else:
+                input_uri = self.default_input  # the upsert uploads it
+            params = dataclasses.replace(params, input_data=input_uri)
+            self.upsert(champion_gate=params.min_improvement is not None)
+            with aws_errors(who=self.settings.role_arn):
+                response = self.clients.sagemaker.start_pipeline_execution(
+                    PipelineName=self.settings.pipeline_name,
+                    PipelineExecutionDisplayName=f"housing-tui-{secrets.token_hex(4)}",
+                    PipelineParameters=[{"Name": k, "Value": v} for k, v in params.as_pipeline_parameters().items()],
+                )
+        except UserError:
+            s3.delete_objects(self.clients.s3, created)
+            raise
         return self.get(response["PipelineExecutionArn"])
 
     # ---- read -----------------------------------------------------------------------------------------
@@ -140,7 +177,9 @@ class SageMakerRuns:
                 pages = self.clients.sagemaker.get_paginator("list_pipeline_parameters_for_execution").paginate(
                     PipelineExecutionArn=arn
                 )
-                self._parameters[arn] = {p["Name"]: p["Value"] for page in pages for p in page["PipelineParameters"]}
+                self._parameters[arn] = {
+                    p["Name"]: p["Value"] for page in pages for p in page.get("PipelineParameters") or []
+                }
         return self._parameters[arn]
 
     def raw_steps(self, arn: str) -> list[dict[str, Any]]:
@@ -160,8 +199,9 @@ class SageMakerRuns:
     def steps(self, arn: str) -> list[StepRun]:
         records = self.raw_steps(arn)
         merged: dict[str, StepRun] = {}
+        names = self.step_names()
         for record in records:
-            name = display_step_name(record["StepName"])
+            name = fold(record["StepName"], names)
             if name is None:
                 continue
             metadata = record.get("Metadata", {})
@@ -186,6 +226,17 @@ class SageMakerRuns:
             merged[name] = step
         return [merged[n] for n in spec.STEP_NAMES if n in merged]
 
+    def step_names(self) -> dict[str, str]:
+        """The pipeline's step names -> the steps users see, from its definition (read once per process)."""
+        if self._step_names is None:
+            try:
+                with aws_errors(missing="no pipeline yet"):
+                    described = self.clients.sagemaker.describe_pipeline(PipelineName=self.settings.pipeline_name)
+                self._step_names = display_names(described.get("PipelineDefinition") or "{}")
+            except (UserError, ValueError):
+                return {}  # `fold` places the names by the definition's rule; asked again next time
+        return self._step_names
+
     def _gate(self, arn: str, records: list[dict[str, Any]], metadata: dict[str, Any]) -> GateOutcome:
         """SageMaker reports only the outcome; the numbers come from the run's evaluation.json."""
         passed = str(metadata["Condition"].get("Outcome", "")).lower() == "true"
@@ -207,7 +258,7 @@ class SageMakerRuns:
     def _job(self, records: list[dict[str, Any]], step: str) -> tuple[str, str] | None:
         """(kind, name) of the job behind a step, from the step's Metadata."""
         for record in records:
-            if display_step_name(record["StepName"]) == step and record["StepName"] == step:
+            if record["StepName"] == step:
                 for kind in ("ProcessingJob", "TrainingJob"):
                     job_arn = record.get("Metadata", {}).get(kind, {}).get("Arn")
                     if job_arn:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import tarfile
@@ -10,9 +11,11 @@ from typing import Any
 import pytest
 
 from core import sklearn_image, spec
+from core.inputs import BUNDLED_DATA
 from core.sagemaker.aws import make_clients, make_session
 from core.sagemaker.backend import SageMakerBackend
 from core.sagemaker.config import SageMakerSettings
+from core.sagemaker.steps import display_names
 from tests.aws import BUCKET, REGION, ROLE, SCRIPTS, condition_parameters
 
 
@@ -52,6 +55,26 @@ def test_steps_and_parameters_follow_the_spec(definition: dict[str, Any]) -> Non
     assert parameters["TestSize"]["DefaultValue"] == 0.2 and parameters["SplitSeed"]["DefaultValue"] == 42
     assert parameters["SplitSeed"]["Type"] == "Integer" and parameters["InputData"]["Type"] == "String"
     assert parameters["ModelApprovalStatus"]["DefaultValue"] == "PendingManualApproval"
+
+
+def test_input_data_defaults_to_the_bundled_data_under_the_prefix(definition: dict[str, Any]) -> None:
+    # A run started without our client (Studio, the AWS CLI, a schedule) gets an input that exists.
+    digest = hashlib.sha256(BUNDLED_DATA.read_bytes()).hexdigest()
+    [input_data] = [p for p in definition["Parameters"] if p["Name"] == "InputData"]
+    assert input_data["DefaultValue"] == f"s3://{BUCKET}/housing-tui/input/{digest[:16]}/{BUNDLED_DATA.name}"
+
+
+def test_every_compiled_step_folds_into_a_step_users_see(built) -> None:
+    for definition in built[:2]:
+        compiled = steps_by_name(definition)
+        folded = display_names(definition)
+        # Every step SageMaker will report is placed, and each of the five has a compiled step behind it.
+        assert set(folded) == set(compiled)
+        assert set(folded.values()) == set(spec.STEP_NAMES)
+        branch = [s["Name"] for s in compiled["CheckR2"]["Arguments"]["IfSteps"]]
+        assert {folded[name] for name in branch} == {"Register"}
+        # The repack is a Training step the SDK names itself: it must fold into Register too.
+        assert [compiled[name]["Type"] for name in branch] == ["Training", "RegisterModel"]
 
 
 def test_checkr2_reads_the_evaluation_report_and_compares_with_the_threshold(definition: dict[str, Any]) -> None:

@@ -60,13 +60,13 @@ class EndpointConfig:
             return value
 
         name = field("endpoint_name", str)
-        if not _ENDPOINT_NAME.match(name):
+        if not _ENDPOINT_NAME.fullmatch(name):
             raise ConfigError(f"The endpoint name {name!r} does not follow SageMaker's endpoint name rule.")
         model_tar = field("model_tar", str)
         if not os.path.isabs(model_tar):
             raise ConfigError(f"The endpoint config's model_tar {model_tar!r} is not an absolute path.")
         sha = field("model_sha256", str)
-        if not _SHA256.match(sha):
+        if not _SHA256.fullmatch(sha):
             raise ConfigError(f"The endpoint config's model_sha256 {sha!r} is not 64 hexadecimal digits.")
         concurrency = field("max_concurrency", int, 5)
         if not 1 <= concurrency <= MAX_CONCURRENCY_LIMIT:
