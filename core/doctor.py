@@ -17,7 +17,7 @@ BUNDLED_SHA256 = "dd226f82db6264ad85a0a90c04c1bd4afe0374cd273f5599a838f3d79f953e
 @dataclass(frozen=True)
 class Check:
     name: str
-    status: str  # "ok" | "warn" | "fail"
+    status: str  # "ok" | "warn" | "fail" | "skip" (needs an earlier check that failed)
     detail: str
     fix: str = ""
 
@@ -31,13 +31,14 @@ def run_doctor(
     """Checks start from the settings, not from a working backend: a bad config is a failed check too."""
     if settings.backend == "sagemaker":
         from core.backends import sagemaker_settings
-        from core.sagemaker.doctor import run_checks
+        from core.sagemaker.doctor import fallback_settings, run_checks
 
+        ask = (lambda group: True) if create_group else confirm
         try:
             values = sagemaker_settings(settings)
         except UserError as exc:
-            return [Check("config", "fail", str(exc), "fix the [sagemaker] section or the flags")]
-        return run_checks(values, None, (lambda group: True) if create_group else confirm)
+            return run_checks(fallback_settings(settings.sagemaker), None, ask, config_error=str(exc))
+        return run_checks(values, None, ask)
     from core.backends import open_backend
 
     return local_checks(open_backend(settings))

@@ -1,11 +1,14 @@
 """boto3 sessions and clients for the SageMaker backend, and AWS errors turned into one sentence.
 
-boto3's own configuration is honoured: profiles, AWS_REGION / AWS_DEFAULT_REGION, AWS_ENDPOINT_URL and
-AWS_ENDPOINT_URL_<SERVICE>, credential chains. We set only retries, never an endpoint.
+The standard AWS configuration is honoured, as the AWS CLI v2 reads it: the region from AWS_REGION, then
+AWS_DEFAULT_REGION, then the profile (boto3 itself reads only the last two); profiles; AWS_ENDPOINT_URL and
+AWS_ENDPOINT_URL_<SERVICE>; AWS_MAX_ATTEMPTS and AWS_RETRY_MODE (or max_attempts / retry_mode in the profile);
+credential chains. We never set an endpoint, and set retries only where the user set none.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,9 +16,14 @@ from typing import Any
 
 from core.errors import NotFound, UserError
 
-# Standard retry mode backs off exponentially with jitter on throttling and transient errors.
-RETRIES = {"max_attempts": 8, "mode": "standard"}
-NOT_FOUND_CODES = {"ResourceNotFound", "ValidationException", "NoSuchKey", "NoSuchBucket", "404"}
+# Without a setting of the user's: standard retry mode (botocore's default, exponential backoff with jitter
+# on throttling and transient errors) with 8 attempts in all instead of its 3, since a live view polls.
+DEFAULT_TOTAL_ATTEMPTS = 8
+REGION_SOURCES = (
+    "region in the [sagemaker] section of the config file, HOUSING_TUI_REGION, --region, AWS_REGION, "
+    "AWS_DEFAULT_REGION, or region in the AWS profile (~/.aws/config)"
+)
+NOT_FOUND_CODES = {"ResourceNotFound", "ValidationException", "NoSuchKey", "NoSuchBucket", "NoSuchEntity", "404"}
 
 
 @dataclass
@@ -44,15 +52,17 @@ def make_session(region: str | None, profile: str | None = None) -> Any:
     import boto3
     import botocore.exceptions
 
+    # AWS_REGION first, as the AWS CLI v2 and the other SDKs read it; boto3 goes on to AWS_DEFAULT_REGION
+    # and the profile by itself.
+    region = region or os.environ.get("AWS_REGION") or None
     try:
         session = boto3.Session(region_name=region, profile_name=profile)
-    except botocore.exceptions.ProfileNotFound:
-        raise UserError(f"AWS profile {profile!r} is not configured; check ~/.aws/config or AWS_PROFILE") from None
-    if not session.region_name:
+    except botocore.exceptions.ProfileNotFound as exc:
         raise UserError(
-            "no AWS region: set region in the [sagemaker] section of the config file, HOUSING_TUI_REGION, "
-            "--region, or AWS_REGION"
-        )
+            f"AWS profile {exc.kwargs.get('profile')!r} is not in ~/.aws/config; check AWS_PROFILE or --profile"
+        ) from None
+    if not session.region_name:
+        raise UserError(f"no AWS region: set one of {REGION_SOURCES}")
     if session.region_name not in set(session.get_available_regions("sagemaker")) | set(
         session.get_available_regions("sagemaker", partition_name="aws-cn")
     ) | set(session.get_available_regions("sagemaker", partition_name="aws-us-gov")):
@@ -60,10 +70,19 @@ def make_session(region: str | None, profile: str | None = None) -> Any:
     return session
 
 
+def retry_config(session: Any) -> dict[str, Any]:
+    """Our attempt count unless the user set one (AWS_MAX_ATTEMPTS or the profile's max_attempts).
+
+    The mode is left to botocore, which reads AWS_RETRY_MODE and the profile and defaults to standard."""
+    if session._session.get_config_variable("max_attempts") is not None:
+        return {}
+    return {"total_max_attempts": DEFAULT_TOTAL_ATTEMPTS}
+
+
 def make_clients(session: Any) -> Clients:
     from botocore.config import Config
 
-    config = Config(retries=RETRIES, user_agent_extra="housing-tui")
+    config = Config(retries=retry_config(session), user_agent_extra="housing-tui")
     sagemaker = session.client("sagemaker", config=config)
     return Clients(
         session=session,

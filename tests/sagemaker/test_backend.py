@@ -9,47 +9,10 @@ import pytest
 
 from core.errors import UserError
 from core.sagemaker.config import SageMakerSettings, check_bucket_name
-from core.sagemaker.doctor import run_checks
 from core.settings import load
 from core.spec import RunParameters
-from tests.aws import BUCKET, REGION, ROLE
+from tests.aws import BUCKET, ROLE
 from tui.cli import main
-
-
-def statuses(checks) -> dict[str, str]:
-    return {c.name: c.status for c in checks}
-
-
-def test_doctor_passes_on_a_ready_account_and_offers_to_create_the_group(sagemaker_clients) -> None:
-    settings = SageMakerSettings(region=REGION, role_arn=ROLE, bucket=BUCKET)
-    checks = run_checks(settings, sagemaker_clients)
-    assert statuses(checks) == {
-        "config": "ok",
-        "region": "ok",
-        "credentials": "ok",
-        "role": "ok",
-        "bucket": "ok",
-        "model package group": "fail",
-        "pipeline": "warn",
-    }
-    group = next(c for c in checks if c.name == "model package group")
-    assert "CaliforniaHousing does not exist" in group.detail and "--create-group" in group.fix
-    asked: list[str] = []
-    created = run_checks(settings, sagemaker_clients, lambda name: asked.append(name) or True)
-    assert asked == ["CaliforniaHousing"] and statuses(created)["model package group"] == "ok"
-    assert statuses(run_checks(settings, sagemaker_clients))["model package group"] == "ok"
-
-
-def test_doctor_names_a_missing_bucket_and_missing_credentials(sagemaker_clients, monkeypatch) -> None:
-    checks = run_checks(SageMakerSettings(region=REGION, role_arn=ROLE, bucket="no-such-bucket"), sagemaker_clients)
-    bucket = next(c for c in checks if c.name == "bucket")
-    assert bucket.status == "fail" and "no-such-bucket does not exist" in bucket.detail
-    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
-    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
-    checks = run_checks(SageMakerSettings(region=REGION, role_arn=ROLE, bucket=BUCKET))
-    assert statuses(checks)["credentials"] == "fail"
-    assert "no AWS credentials found" in next(c.detail for c in checks if c.name == "credentials")
-    assert "bucket" not in statuses(checks)  # nothing after a failed credentials check is attempted
 
 
 @pytest.mark.parametrize(
