@@ -1,7 +1,9 @@
 """Plain records shared by both backends, the CLI and the TUI. Statuses use SageMaker's spellings.
 
 Each record knows how to render itself as the JSON that the AWS CLI prints for the matching SageMaker
-call (`to_aws`), so `jq` written against `aws sagemaker ...` reads `housing-tui ... --json` unchanged.
+call (`to_summary`, `to_description`, `to_aws`), so `jq` written against `aws sagemaker ...` reads
+`housing-tui ... --json` unchanged. What SageMaker does not report (the gate's numbers, metrics inline, a
+local endpoint's URL) goes under one key of ours, `OURS`, and nowhere else.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+# The one key under which `--json` output carries what is not in the AWS operation's output shape.
+OURS = "HousingTui"
 
 
 class ExecutionStatus(StrEnum):
@@ -174,10 +179,9 @@ class StepRun:
         metadata: dict[str, Any] = {}
         if self.gate is not None:
             metadata["Condition"] = {"Outcome": "True" if self.gate.passed else "False"}
-            # Not a SageMaker field: the numbers behind the outcome, which SageMaker does not report.
-            record["GateDetails"] = {
-                "Summary": self.gate.summary,
-                "Conditions": [c.to_dict() for c in self.gate.conditions],
+            # The numbers behind the outcome, which SageMaker does not report.
+            record[OURS] = {
+                "GateDetails": {"Summary": self.gate.summary, "Conditions": [c.to_dict() for c in self.gate.conditions]}
             }
         if self.model_package_arn:
             metadata["RegisterModel"] = {"Arn": self.model_package_arn}
@@ -203,7 +207,25 @@ class Execution:
     def execution_id(self) -> str:
         return self.arn.rsplit("/", 1)[-1]
 
-    def to_aws(self) -> dict[str, Any]:
+    def _parameters(self) -> list[dict[str, str]]:
+        return [{"Name": k, "Value": v} for k, v in self.parameters.items()]
+
+    def to_summary(self) -> dict[str, Any]:
+        """A PipelineExecutionSummary, as ListPipelineExecutions lists it."""
+        record: dict[str, Any] = {
+            "PipelineExecutionArn": self.arn,
+            "StartTime": iso_time(self.created),
+            "PipelineExecutionStatus": str(self.status),
+            "PipelineExecutionDisplayName": self.display_name or self.execution_id,
+        }
+        if self.failure_reason:
+            record["PipelineExecutionFailureReason"] = self.failure_reason
+        record[OURS] = {"LastModifiedTime": iso_time(self.last_modified), "PipelineParameters": self._parameters()}
+        return record
+
+    def to_description(self, steps: list[StepRun] | None = None) -> dict[str, Any]:
+        """DescribePipelineExecution's output; the parameters (ListPipelineParametersForExecution's) and,
+        when given, the steps (ListPipelineExecutionSteps') under our key."""
         record: dict[str, Any] = {
             "PipelineArn": self.arn.split("/execution/")[0],
             "PipelineExecutionArn": self.arn,
@@ -211,10 +233,13 @@ class Execution:
             "PipelineExecutionStatus": str(self.status),
             "CreationTime": iso_time(self.created),
             "LastModifiedTime": iso_time(self.last_modified),
-            "PipelineParameters": [{"Name": k, "Value": v} for k, v in self.parameters.items()],
         }
         if self.failure_reason:
             record["FailureReason"] = self.failure_reason
+        ours: dict[str, Any] = {"PipelineParameters": self._parameters()}
+        if steps is not None:
+            ours["PipelineExecutionSteps"] = [s.to_aws() for s in steps]
+        record[OURS] = ours
         return record
 
 
@@ -235,30 +260,31 @@ class ModelVersion:
     execution_arn: str | None = None
     parameters: dict[str, str] = field(default_factory=dict)
 
-    def to_aws(self) -> dict[str, Any]:
+    def to_summary(self) -> dict[str, Any]:
+        """A ModelPackageSummary, as ListModelPackages lists it; the rest of DescribeModelPackage's answer
+        that users want in a listing (approval note, artifact, metrics, parameters) under our key."""
         record: dict[str, Any] = {
             "ModelPackageGroupName": self.group,
             "ModelPackageVersion": self.version,
             "ModelPackageArn": self.arn,
             "CreationTime": iso_time(self.created),
-            "LastModifiedTime": iso_time(self.last_modified),
             "ModelPackageStatus": "Completed",
             "ModelApprovalStatus": str(self.approval_status),
         }
+        ours: dict[str, Any] = {"LastModifiedTime": iso_time(self.last_modified)}
         if self.approval_description is not None:
-            record["ApprovalDescription"] = self.approval_description
+            ours["ApprovalDescription"] = self.approval_description
         if self.model_data_url:
-            record["ModelDataUrl"] = self.model_data_url
+            ours["ModelDataUrl"] = self.model_data_url
         if self.execution_arn:
-            record["MetadataProperties"] = {"GeneratedBy": self.execution_arn}
-        # Not SageMaker fields: the evaluation report and training parameters, shown inline so a
-        # listing needs no second call per version.
+            ours["GeneratedBy"] = self.execution_arn
         if self.metrics is not None:
-            record["EvaluationReport"] = self.metrics.to_report()
+            ours["EvaluationReport"] = self.metrics.to_report()
         if self.model_sha256:
-            record["ModelSha256"] = self.model_sha256
+            ours["ModelSha256"] = self.model_sha256
         if self.parameters:
-            record["TrainingParameters"] = dict(self.parameters)
+            ours["TrainingParameters"] = dict(self.parameters)
+        record[OURS] = ours
         return record
 
 
@@ -277,13 +303,34 @@ class Endpoint:
     url: str | None = None
     failure_reason: str | None = None
 
-    def to_aws(self) -> dict[str, Any]:
+    def _ours(self) -> dict[str, Any]:
+        # What the endpoint serves, and where (local endpoints only): SageMaker reports neither.
+        ours: dict[str, Any] = {"ModelPackageArn": self.model_package_arn}
+        if self.url:
+            ours["Url"] = self.url
+        return ours
+
+    def to_summary(self) -> dict[str, Any]:
+        """An EndpointSummary, as ListEndpoints lists it."""
         record: dict[str, Any] = {
             "EndpointName": self.name,
             "EndpointArn": self.arn,
-            "EndpointStatus": str(self.status),
             "CreationTime": iso_time(self.created),
             "LastModifiedTime": iso_time(self.last_modified),
+            "EndpointStatus": str(self.status),
+        }
+        ours = self._ours()
+        ours["ServerlessConfig"] = {"MemorySizeInMB": self.memory_mb, "MaxConcurrency": self.max_concurrency}
+        if self.failure_reason:
+            ours["FailureReason"] = self.failure_reason
+        record[OURS] = ours
+        return record
+
+    def to_description(self) -> dict[str, Any]:
+        """DescribeEndpoint's output."""
+        record: dict[str, Any] = {
+            "EndpointName": self.name,
+            "EndpointArn": self.arn,
             "ProductionVariants": [
                 {
                     "VariantName": "AllTraffic",
@@ -293,13 +340,13 @@ class Endpoint:
                     },
                 }
             ],
-            # Not SageMaker fields: what the endpoint serves, and where (local endpoints only).
-            "ModelPackageArn": self.model_package_arn,
+            "EndpointStatus": str(self.status),
+            "CreationTime": iso_time(self.created),
+            "LastModifiedTime": iso_time(self.last_modified),
         }
-        if self.url:
-            record["Url"] = self.url
         if self.failure_reason:
             record["FailureReason"] = self.failure_reason
+        record[OURS] = self._ours()
         return record
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import math
 import sqlite3
@@ -15,7 +16,7 @@ from typing import Any
 from core import serverless, spec
 from core.backend import Backend
 from core.errors import UserError
-from core.models import ApprovalStatus, EndpointStatus, Execution, ExecutionStatus, StepRun
+from core.models import OURS, ApprovalStatus, EndpointStatus, Execution, ExecutionStatus, StepRun
 from core.settings import Settings
 from tui.formatting import duration, local_time, number, table
 
@@ -32,6 +33,33 @@ def finite_float(text: str) -> float:
     return value
 
 
+# Each --json output is the output shape of one AWS operation, checked against botocore's service model in
+# tests, so jq written for the AWS CLI reads it; what AWS does not report sits under models.OURS only.
+JSON_OPERATIONS = {
+    "run": ("sagemaker", "StartPipelineExecution"),
+    "run --wait": ("sagemaker", "DescribePipelineExecution"),
+    "executions": ("sagemaker", "ListPipelineExecutions"),
+    "steps": ("sagemaker", "ListPipelineExecutionSteps"),
+    "stop": ("sagemaker", "StopPipelineExecution"),
+    "versions": ("sagemaker", "ListModelPackages"),
+    "approve": ("sagemaker", "UpdateModelPackage"),
+    "reject": ("sagemaker", "UpdateModelPackage"),
+    "deploy": ("sagemaker", "DescribeEndpoint"),
+    "endpoints": ("sagemaker", "ListEndpoints"),
+    "invoke": ("sagemaker-runtime", "InvokeEndpoint"),
+    "delete-endpoint": ("sagemaker", "DeleteEndpoint"),
+}
+
+
+def add_json_flag(parser: argparse.ArgumentParser, command: str) -> None:
+    operation = JSON_OPERATIONS[command][1]
+    if command == "run":
+        shape = f"{operation}'s output (with --wait: {JSON_OPERATIONS['run --wait'][1]}'s)"
+    else:
+        shape = f"{operation}'s output"
+    parser.add_argument("--json", action="store_true", help=f"print JSON shaped as {shape}, as the AWS CLI does")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="housing-tui",
@@ -46,8 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--group", help=f"model package group (default: {spec.DEFAULT_GROUP})")
     aws = parser.add_argument_group("sagemaker backend (also [sagemaker] in the config file, HOUSING_TUI_<NAME>)")
-    aws.add_argument("--region", help="AWS region (default: boto3's: AWS_REGION, the profile, ...)")
-    aws.add_argument("--profile", help="AWS profile (default: boto3's)")
+    aws.add_argument("--region", help="AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, the profile's)")
+    aws.add_argument("--profile", help="AWS profile in ~/.aws/config (default: AWS_PROFILE, else default)")
     aws.add_argument("--role-arn", help="SageMaker execution role ARN")
     aws.add_argument("--bucket", help="S3 bucket for inputs and artifacts (default: sagemaker-REGION-ACCOUNT)")
     aws.add_argument("--prefix", help="S3 key prefix (default: housing-tui)")
@@ -70,14 +98,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--input", type=Path, help="a CSV with the California housing columns (default: bundled)")
     run.add_argument("--wait", action="store_true", help="follow the run until it ends")
-    run.add_argument("--json", action="store_true", help="print SageMaker-shaped JSON")
+    add_json_flag(run, "run")
 
     executions = commands.add_parser("executions", help="list pipeline executions, newest first")
-    executions.add_argument("--json", action="store_true")
+    add_json_flag(executions, "executions")
 
     steps = commands.add_parser("steps", help="show the steps of one execution")
     steps.add_argument("execution_arn", help="execution ARN or ID")
-    steps.add_argument("--json", action="store_true")
+    add_json_flag(steps, "steps")
 
     logs = commands.add_parser("logs", help="print a step's log")
     logs.add_argument("execution_arn", help="execution ARN or ID")
@@ -85,11 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     stop = commands.add_parser("stop", help="stop a running execution")
     stop.add_argument("execution_arn", help="execution ARN or ID")
-    stop.add_argument("--json", action="store_true")
+    add_json_flag(stop, "stop")
 
     versions = commands.add_parser("versions", help="list the model package group's versions, newest first")
     versions.add_argument("--status", choices=[s.value for s in ApprovalStatus])
-    versions.add_argument("--json", action="store_true")
+    add_json_flag(versions, "versions")
 
     deploy = commands.add_parser("deploy", help="serve a model package version on a (serverless) endpoint")
     deploy.add_argument("model_package_arn", help="model package ARN, or the version number")
@@ -102,23 +130,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     deploy.add_argument("--force", action="store_true", help="deploy a version that is not Approved")
     deploy.add_argument("--wait", action="store_true", help="wait until InService (or Failed)")
-    deploy.add_argument("--json", action="store_true")
+    add_json_flag(deploy, "deploy")
 
     endpoints = commands.add_parser("endpoints", help="list endpoints: status, model, URL, last error")
-    endpoints.add_argument("--json", action="store_true")
+    add_json_flag(endpoints, "endpoints")
 
     invoke = commands.add_parser("invoke", help="send CSV rows to an endpoint; prints one prediction per line")
     invoke.add_argument("endpoint")
     invoke.add_argument("--file", type=Path, help="CSV rows (default: standard input); a header row is allowed")
-    invoke.add_argument("--json", action="store_true")
+    add_json_flag(invoke, "invoke")
 
     delete = commands.add_parser("delete-endpoint", help="stop an endpoint and remove it")
     delete.add_argument("endpoint")
-    delete.add_argument("--json", action="store_true")
+    add_json_flag(delete, "delete-endpoint")
 
     doctor = commands.add_parser("doctor", help="check that the backend is ready: credentials, role, bucket, ...")
     doctor.add_argument("--create-group", action="store_true", help="create the model package group if missing")
-    doctor.add_argument("--json", action="store_true")
+    doctor.add_argument(
+        "--json", action="store_true", help="print the checks as JSON (Backend, Checks: Name, Status, Detail, Fix)"
+    )
 
     pipeline = commands.add_parser("pipeline", help="the SageMaker pipeline definition")
     pipeline_commands = pipeline.add_subparsers(dest="pipeline_command", metavar="show", required=True)
@@ -129,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
         command = commands.add_parser(verb, help=f"set a version's approval status to {status}")
         command.add_argument("model_package_arn", help="model package ARN, or the version number")
         command.add_argument("--description", help="ApprovalDescription (why)")
-        command.add_argument("--json", action="store_true")
+        add_json_flag(command, verb)
         command.set_defaults(approval=status)
     return parser
 
@@ -149,8 +179,7 @@ def gate_text(steps: Sequence[StepRun]) -> str:
 
 
 def describe_execution(backend: Backend, execution: Execution) -> dict[str, Any]:
-    steps = backend.list_steps(execution.arn)
-    return {**execution.to_aws(), "PipelineExecutionSteps": [s.to_aws() for s in steps]}
+    return execution.to_description(backend.list_steps(execution.arn))
 
 
 def cmd_run(backend: Backend, settings_threshold: float, args: argparse.Namespace) -> int:
@@ -230,7 +259,7 @@ def resolve_version(backend: Backend, ref: str) -> str:
 def cmd_executions(backend: Backend, args: argparse.Namespace) -> int:
     executions = backend.list_executions()
     if args.json:
-        print_json({"PipelineExecutionSummaries": [e.to_aws() for e in executions]})
+        print_json({"PipelineExecutionSummaries": [e.to_summary() for e in executions]})
         return EXIT_OK
     rows = []
     for execution in executions:
@@ -313,7 +342,7 @@ def cmd_stop(backend: Backend, args: argparse.Namespace) -> int:
 def cmd_versions(backend: Backend, args: argparse.Namespace) -> int:
     versions = backend.list_versions(ApprovalStatus(args.status) if args.status else None)
     if args.json:
-        print_json({"ModelPackageSummaryList": [v.to_aws() for v in versions]})
+        print_json({"ModelPackageSummaryList": [v.to_summary() for v in versions]})
         return EXIT_OK
     if not versions:
         print("no versions registered yet; a run whose r2 passes the threshold registers one")
@@ -347,7 +376,7 @@ def cmd_deploy(backend: Backend, args: argparse.Namespace) -> int:
     arn = resolve_version(backend, args.model_package_arn)
     endpoint = backend.deploy(arn, args.endpoint, args.memory, args.max_concurrency, args.force, args.wait)
     if args.json:
-        print_json(endpoint.to_aws())
+        print_json(endpoint.to_description())
     elif endpoint.status == EndpointStatus.IN_SERVICE:
         print(f"{endpoint.name}: InService at {endpoint.url}, serving {endpoint.model_package_arn}")
     elif endpoint.status == EndpointStatus.FAILED:
@@ -360,7 +389,7 @@ def cmd_deploy(backend: Backend, args: argparse.Namespace) -> int:
 def cmd_endpoints(backend: Backend, args: argparse.Namespace) -> int:
     endpoints = backend.list_endpoints()
     if args.json:
-        print_json({"Endpoints": [e.to_aws() for e in endpoints]})
+        print_json({"Endpoints": [e.to_summary() for e in endpoints]})
         return EXIT_OK
     if not endpoints:
         print("no endpoints; deploy an Approved version with: housing-tui deploy ARN --wait")
@@ -395,11 +424,18 @@ def cmd_invoke(backend: Backend, args: argparse.Namespace) -> int:
     answer = backend.invoke_endpoint(args.endpoint, rows.body)
     predictions = answer.predictions()
     if args.json:
-        record = {"ContentType": answer.content_type, "InvokedProductionVariant": "AllTraffic"}
-        record.update(Predictions=predictions, LatencyMs=round(answer.latency_ms, 3))
+        # InvokeEndpoint's output, its Body base64-encoded as the AWS CLI writes a blob in JSON.
+        ours: dict[str, Any] = {"Predictions": predictions, "LatencyMs": round(answer.latency_ms, 3)}
         if rows.actuals is not None:
-            record["Actuals"] = rows.actuals
-        print_json(record)
+            ours["Actuals"] = rows.actuals
+        print_json(
+            {
+                "Body": base64.b64encode(answer.body).decode(),
+                "ContentType": answer.content_type,
+                "InvokedProductionVariant": "AllTraffic",
+                OURS: ours,
+            }
+        )
     else:
         sys.stdout.write(answer.body.decode())
     return EXIT_OK
@@ -408,7 +444,7 @@ def cmd_invoke(backend: Backend, args: argparse.Namespace) -> int:
 def cmd_delete_endpoint(backend: Backend, args: argparse.Namespace) -> int:
     backend.delete_endpoint(args.endpoint)
     if args.json:
-        print_json({"EndpointName": args.endpoint})
+        print_json({OURS: {"EndpointName": args.endpoint}})  # DeleteEndpoint's output is empty
     else:
         print(f"deleted endpoint {args.endpoint}")
     return EXIT_OK

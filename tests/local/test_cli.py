@@ -36,9 +36,9 @@ def test_run_wait_json_is_describe_pipeline_execution_shaped(cli) -> None:
     assert result["PipelineExecutionArn"].startswith(
         "arn:aws:sagemaker:local:000000000000:pipeline/californiahousingpipeline/execution/"
     )
-    parameters = {p["Name"]: p["Value"] for p in result["PipelineParameters"]}
+    parameters = {p["Name"]: p["Value"] for p in result["HousingTui"]["PipelineParameters"]}
     assert parameters["R2Threshold"] == "0.55" and parameters["TestSize"] == "0.2"
-    steps = {s["StepName"]: s for s in result["PipelineExecutionSteps"]}
+    steps = {s["StepName"]: s for s in result["HousingTui"]["PipelineExecutionSteps"]}
     assert steps["CheckR2"]["Metadata"]["Condition"]["Outcome"] == "True"
     registered = steps["Register"]["Metadata"]["RegisterModel"]["Arn"]
     assert registered == "arn:aws:sagemaker:local:000000000000:model-package/californiahousing/1"
@@ -47,20 +47,22 @@ def test_run_wait_json_is_describe_pipeline_execution_shaped(cli) -> None:
     code, out, _ = cli("executions", "--json")
     [summary] = json.loads(out)["PipelineExecutionSummaries"]
     assert summary["PipelineExecutionArn"] == result["PipelineExecutionArn"]
-    assert {"PipelineExecutionStatus", "CreationTime", "LastModifiedTime"} <= set(summary)
+    assert {"PipelineExecutionStatus", "StartTime"} <= set(summary) and summary["StartTime"] == result["CreationTime"]
 
     code, out, _ = cli("versions", "--json")
     [version] = json.loads(out)["ModelPackageSummaryList"]
     assert version["ModelPackageArn"] == registered
     assert version["ModelApprovalStatus"] == "PendingManualApproval"
     assert version["ModelPackageVersion"] == 1 and version["ModelPackageGroupName"] == "CaliforniaHousing"
-    assert version["EvaluationReport"]["regression_metrics"]["r2_score"] == pytest.approx(0.643281, abs=1e-6)
+    assert version["HousingTui"]["EvaluationReport"]["regression_metrics"]["r2_score"] == pytest.approx(
+        0.643281, abs=1e-6
+    )
 
     code, out, _ = cli("approve", registered, "--description", "r2 0.6433 on the benchmark split", "--json")
     assert code == 0 and json.loads(out) == {"ModelPackageArn": registered}
     code, out, _ = cli("versions", "--status", "Approved", "--json")
     [approved] = json.loads(out)["ModelPackageSummaryList"]
-    assert approved["ApprovalDescription"] == "r2 0.6433 on the benchmark split"
+    assert approved["HousingTui"]["ApprovalDescription"] == "r2 0.6433 on the benchmark split"
     code, out, _ = cli("reject", "1", "--description", "superseded")
     assert code == 0 and out.strip() == f"{registered}: Rejected"
     code, out, _ = cli("versions", "--status", "Approved", "--json")
@@ -181,11 +183,17 @@ def test_a_home_that_is_not_a_folder_is_one_sentence(tmp_path: Path, capsys: pyt
     assert len(err.strip().splitlines()) == 1
 
 
-def test_doctor_reports_a_bad_sagemaker_config_as_a_failed_check(capsys: pytest.CaptureFixture[str]) -> None:
+def test_doctor_reports_a_bad_sagemaker_config_as_a_failed_check(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # nothing listens at the tests' AWS_ENDPOINT_URL: fail at once
     assert main(["--backend", "sagemaker", "--role-arn", "nope", "doctor", "--json"]) == 1
-    [check] = json.loads(capsys.readouterr().out)["Checks"]
-    assert check["Name"] == "config" and check["Status"] == "fail"
-    assert check["Detail"] == "role 'nope' is not an IAM role ARN; expected arn:aws:iam::ACCOUNT:role/NAME"
+    checks = {c["Name"]: c for c in json.loads(capsys.readouterr().out)["Checks"]}
+    assert checks["config"]["Status"] == "fail"
+    assert checks["config"]["Detail"] == "role 'nope' is not an IAM role ARN; expected arn:aws:iam::ACCOUNT:role/NAME"
+    # The other checks still run: the role one says what it lacks, the image one needs only the region.
+    assert (checks["role"]["Status"], checks["image"]["Status"]) == ("skip", "ok")
+    assert checks["credentials"]["Status"] == "fail" and "cannot reach sts" in checks["credentials"]["Detail"]
 
 
 def test_doctor_on_the_local_backend(cli) -> None:

@@ -75,8 +75,8 @@ def test_deploy_and_invoke_match_the_model_via_boto3_and_plain_http(backend: Loc
         assert response.status == 200
 
     [listed] = backend.list_endpoints()
-    described = listed.to_aws()
-    assert described["EndpointStatus"] == "InService" and described["ModelPackageArn"] == v1.arn
+    described = listed.to_description()
+    assert described["EndpointStatus"] == "InService" and described["HousingTui"]["ModelPackageArn"] == v1.arn
     assert described["ProductionVariants"][0]["CurrentServerlessConfig"] == {
         "MemorySizeInMB": 2048,
         "MaxConcurrency": 5,
@@ -218,13 +218,14 @@ def test_cli_deploy_invoke_endpoints_delete(cli, tmp_path: Path) -> None:
     ROWS.to_csv(rows, index=False)  # with a header and MedHouseVal: the CLI picks the features
     code, out, _ = cli("invoke", "cli-ep", "--file", str(rows), "--json")
     result = json.loads(out)
-    assert code == 0 and len(result["Predictions"]) == 25 and result["Actuals"] == list(ROWS["MedHouseVal"])
+    ours = result["HousingTui"]
+    assert code == 0 and len(ours["Predictions"]) == 25 and ours["Actuals"] == list(ROWS["MedHouseVal"])
     code, out, _ = cli("invoke", "cli-ep", stdin=CSV_BODY.decode())
     assert code == 0 and len(out.split()) == 25
     code, out, _ = cli("endpoints", "--json")
     [endpoint] = json.loads(out)["Endpoints"]
     assert endpoint["EndpointName"] == "cli-ep" and endpoint["EndpointStatus"] == "InService"
-    assert endpoint["ProductionVariants"][0]["CurrentServerlessConfig"]["MemorySizeInMB"] == 3072
+    assert endpoint["HousingTui"]["ServerlessConfig"] == {"MemorySizeInMB": 3072, "MaxConcurrency": 7}
     code, out, err = cli("invoke", "cli-ep", stdin="1,2,3\n")
     assert code == 2 and "endpoint cli-ep refused the rows (400): Row 1 has 3 values" in err
     code, out, _ = cli("delete-endpoint", "cli-ep")
