@@ -106,9 +106,17 @@ class ExecutionRecords:
                 (identity.pid, identity.start_ticks, identity.boot_id, arn),
             )
 
-    def finish(self, arn: str, status: ExecutionStatus, failure_reason: str | None = None) -> None:
-        """Record the end, unless the execution already ended (e.g. it was declared Failed meanwhile)."""
-        with self.store.transaction() as db:
+    def finish(
+        self,
+        arn: str,
+        status: ExecutionStatus,
+        failure_reason: str | None = None,
+        db: sqlite3.Connection | None = None,
+    ) -> None:
+        """Record the end, unless the execution already ended (e.g. it was declared Failed meanwhile).
+
+        `db`: inside that transaction, so the end lands with what the last step wrote."""
+        with self.store.transaction() if db is None else contextlib.nullcontext(db) as db:
             db.execute(
                 "UPDATE executions SET status = ?, failure_reason = ?, last_modified = ?"
                 " WHERE arn = ? AND status IN (?, ?)",

@@ -250,7 +250,9 @@ class Runner:
         repacked = self.workdir / spec.REGISTER / "output" / "model.tar.gz"
         repack_model(self.model_archive, ENTRY_POINT, repacked)
         digest = file_sha256(repacked)
-        # The version and the step's success in one transaction: a runner killed here leaves neither.
+        # The version, the step's success and the run's (Register is the last step) in one transaction:
+        # a runner killed here leaves none of them, and one killed just after leaves a Succeeded run, so
+        # nobody is told to run again and register the same model twice.
         with self.records.while_active(self.arn) as db:
             version = registry.register(
                 model_data_url=repacked.as_uri(),
@@ -264,6 +266,7 @@ class Runner:
             self.records.update_step(
                 self.arn, spec.REGISTER, StepStatus.SUCCEEDED, model_package_arn=version.arn, db=db
             )
+            self.records.finish(self.arn, ExecutionStatus.SUCCEEDED, db=db)
         with open(self.log_path(spec.REGISTER), "a") as log:
             log.write(f"repacked {repacked} with code/{ENTRY_POINT.name}\n")
             log.write(f"registered {version.arn} ({version.approval_status})\n")
