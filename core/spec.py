@@ -156,6 +156,24 @@ def validate_name(kind: str, name: str) -> str:
     return name
 
 
+# SageMaker's ApprovalDescription (botocore's service model): at most 1,024 characters matching `.*`, which
+# takes no line break.
+MAX_APPROVAL_DESCRIPTION = 1024
+
+
+def validate_approval_description(text: str | None) -> str | None:
+    if text is None:
+        return None
+    if len(text) > MAX_APPROVAL_DESCRIPTION:
+        raise InvalidParameter(
+            f"the approval description has {len(text):,} characters; SageMaker keeps at most "
+            f"{MAX_APPROVAL_DESCRIPTION:,}: shorten it"
+        )
+    if "\n" in text or "\r" in text:
+        raise InvalidParameter("the approval description has a line break; SageMaker takes one line: join the lines")
+    return text
+
+
 def json_get(document: dict[str, Any], path: str) -> Any:
     """Resolve a dotted JsonGet path the way SageMaker's JsonGet does for plain keys."""
     value: Any = document

@@ -108,6 +108,7 @@ class LocalRegistry:
 
     def set_approval(self, arn: str, status: ApprovalStatus, description: str | None) -> ModelVersion:
         self._check_group(arn)
+        spec.validate_approval_description(description)
         with self.store.transaction() as db:
             updated = db.execute(
                 "UPDATE model_packages SET approval_status = ?, approval_description = ?, last_modified = ?"

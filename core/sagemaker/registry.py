@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from core import arns
+from core import arns, spec
 from core.errors import UserError
 from core.models import ApprovalStatus, Metrics, ModelVersion
 from core.sagemaker import s3
@@ -82,6 +82,7 @@ class SageMakerRegistry:
 
     def set_approval(self, arn: str, status: ApprovalStatus, description: str | None) -> ModelVersion:
         self._check_group(arn)
+        spec.validate_approval_description(description)  # SageMaker would refuse it with a ValidationException
         args: dict[str, Any] = {"ModelPackageArn": arn, "ModelApprovalStatus": str(status)}
         if description is not None:
             args["ApprovalDescription"] = description

@@ -10,7 +10,7 @@ from botocore.awsrequest import AWSResponse
 
 from core.errors import UserError
 from core.inputs import BUNDLED_DATA
-from core.models import StepStatus
+from core.models import ApprovalStatus, StepStatus
 from core.spec import RunParameters
 from tests.aws import BUCKET
 
@@ -152,3 +152,12 @@ def test_names_are_whole_string_matches(setting: str, value: str, message: str) 
         SageMakerSettings(**{"role_arn": ROLE, setting: value}).validate()
     if setting == "pipeline_name":
         assert SageMakerSettings(role_arn=ROLE, pipeline_name="p" * 256).validate()
+
+
+def test_a_description_sagemaker_would_refuse_is_refused_before_the_call(sagemaker_backend, simulator) -> None:
+    execution = sagemaker_backend.start_run(RunParameters(r2_threshold=0.5))
+    simulator.complete(execution.arn)
+    [version] = sagemaker_backend.list_versions()
+    with pytest.raises(UserError, match="has 2,000 characters; SageMaker keeps at most 1,024"):
+        sagemaker_backend.set_approval(version.arn, ApprovalStatus.APPROVED, "x" * 2000)
+    assert sagemaker_backend.get_version(version.arn).approval_status is ApprovalStatus.PENDING

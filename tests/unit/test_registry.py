@@ -98,3 +98,21 @@ def test_the_database_uses_write_ahead_logging(tmp_path: Path) -> None:
     store = Store(tmp_path)
     with store.connect() as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+@pytest.mark.parametrize(
+    ("description", "message"),
+    [
+        ("x" * 1025, "the approval description has 1,025 characters; SageMaker keeps at most 1,024"),
+        ("x" * 131_072, "has 131,072 characters"),
+        ("two\nlines", "has a line break; SageMaker takes one line"),
+    ],
+)
+def test_approval_descriptions_follow_sagemakers_rule(tmp_path: Path, description: str, message: str) -> None:
+    registry = LocalRegistry(Store(tmp_path))
+    version = register(registry)
+    registry.set_approval(version.arn, ApprovalStatus.APPROVED, "a" * 1024)
+    with pytest.raises(UserError, match=message):
+        registry.set_approval(version.arn, ApprovalStatus.REJECTED, description)
+    kept = registry.get(version.arn)  # nothing of the refused change was written
+    assert kept.approval_status is ApprovalStatus.APPROVED and kept.approval_description == "a" * 1024
