@@ -40,17 +40,46 @@ def run_doctor(
             return run_checks(fallback_settings(settings.sagemaker), None, ask, config_error=str(exc))
         return run_checks(values, None, ask)
     from core.backends import open_backend
+    from core.local.store import StateError
 
-    return local_checks(open_backend(settings))
+    try:
+        backend = open_backend(settings)
+    except StateError as exc:
+        # A database that cannot be opened is this check's finding, not the end of the doctor.
+        return [Check("database", "fail", str(exc), "restore state.db.bak, or move state.db aside"), _bundled_data()]
+    return local_checks(backend)
+
+
+def _bundled_data() -> Check:
+    digest = hashlib.sha256(BUNDLED_DATA.read_bytes()).hexdigest()
+    if digest == BUNDLED_SHA256:
+        return Check("bundled data", "ok", f"{BUNDLED_DATA.name} sha256 {digest[:12]}...")
+    return Check("bundled data", "fail", f"{BUNDLED_DATA} has sha256 {digest}", "reinstall housing-tui")
 
 
 def local_checks(backend: Any) -> list[Check]:
+    from core.local.store import StateError
+
     checks = [Check("home", "ok", str(backend.home))]
-    digest = hashlib.sha256(BUNDLED_DATA.read_bytes()).hexdigest()
-    if digest == BUNDLED_SHA256:
-        checks.append(Check("bundled data", "ok", f"{BUNDLED_DATA.name} sha256 {digest[:12]}..."))
+    try:
+        verdict = backend.store.quick_check()
+    except StateError as exc:
+        verdict = str(exc)
+    if verdict == "ok":
+        checks.append(Check("database", "ok", f"{backend.store.path} passes SQLite's quick_check"))
     else:
-        checks.append(Check("bundled data", "fail", f"{BUNDLED_DATA} has sha256 {digest}", "reinstall housing-tui"))
+        checks.append(
+            Check(
+                "database", "fail", f"{backend.store.path}: {verdict}", "restore state.db.bak, or move state.db aside"
+            )
+        )
+        return [*checks, _bundled_data()]
+    checks.append(_bundled_data())
+    return checks + _endpoint_checks(backend)
+
+
+def _endpoint_checks(backend: Any) -> list[Check]:
+    checks: list[Check] = []
     endpoints = backend.list_endpoints()
     failed = [e.name for e in endpoints if str(e.status) == "Failed"]
     if failed:

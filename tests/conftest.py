@@ -54,18 +54,24 @@ os.environ.update(
 def kill_recorded_processes(home: Path) -> None:
     """End every runner and endpoint server recorded in a home, with their children: each leads its own
     process group (session), so killing the group takes the step scripts along."""
-    database = home / "state.db"
-    if not database.exists():
-        return
-    with sqlite3.connect(database) as db:
-        rows = db.execute(
-            "SELECT runner_pid, runner_start, runner_boot FROM executions WHERE runner_pid IS NOT NULL"
-        ).fetchall()
-        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if "endpoints" in tables:
-            rows += db.execute(
-                "SELECT server_pid, server_start, server_boot FROM endpoints WHERE server_pid IS NOT NULL"
-            ).fetchall()
+    rows: list = []
+    # A test may have damaged the database on purpose: then its backup holds the processes recorded.
+    for database in (home / "state.db", home / "state.db.bak"):
+        if not database.exists():
+            continue
+        try:
+            with sqlite3.connect(database) as db:
+                rows += db.execute(
+                    "SELECT runner_pid, runner_start, runner_boot FROM executions WHERE runner_pid IS NOT NULL"
+                ).fetchall()
+                tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+                if "endpoints" in tables:
+                    rows += db.execute(
+                        "SELECT server_pid, server_start, server_boot FROM endpoints WHERE server_pid IS NOT NULL"
+                    ).fetchall()
+            break
+        except sqlite3.DatabaseError:
+            continue
     for pid, start, boot in rows:
         if is_alive(ProcessIdentity(pid, start, boot)):
             with contextlib.suppress(ProcessLookupError):

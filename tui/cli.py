@@ -521,7 +521,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except BrokenPipeError:  # e.g. `housing-tui executions | head`
         return EXIT_OK
-    except sqlite3.OperationalError as exc:
+    except sqlite3.DatabaseError as exc:  # a backstop: the store turns these into StateError sentences
         print(f"housing-tui: error: the local database cannot be used ({exc}); check --home", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:  # e.g. a --home that cannot be written

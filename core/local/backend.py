@@ -63,7 +63,7 @@ class LocalBackend(RegistryAndEndpoints):
         execution_id = secrets.token_hex(6)
         arn = arns.execution_arn(spec.PIPELINE_NAME, execution_id)
         workdir = self.home / "executions" / execution_id
-        workdir.mkdir(parents=True)
+        workdir.mkdir(mode=0o700, parents=True)
         run_parameters = {
             **dataclasses.asdict(params),
             "approval_status": str(params.approval_status),

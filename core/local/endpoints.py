@@ -119,7 +119,7 @@ class LocalEndpoints:
         except sqlite3.IntegrityError:
             raise Conflict(f"endpoint {name} is being created by another command; wait for it") from None
         shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
+        folder.mkdir(mode=0o700, parents=True)
         self._write_config(folder, name, version, max_concurrency)
         try:
             process = spawn_detached(server_command(str(folder / CONFIG_FILE)), folder / LOG_FILE, cwd=folder)

@@ -72,8 +72,9 @@ def spawn_detached(
     It never inherits our stdout/stderr: a caller (or CI) waiting on those pipes would hang until the
     detached process ends.
     """
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
+    log_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # What these processes write (splits, models, logs) is private: umask 077, as the home is.
+    with open(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as log:
         return subprocess.Popen(
             list(argv),
             stdin=subprocess.DEVNULL,
@@ -83,6 +84,7 @@ def spawn_detached(
             close_fds=True,
             env=dict(env) if env is not None else None,
             cwd=cwd,
+            umask=0o077,
         )
 
 

@@ -6,12 +6,18 @@ serialise their writes instead of failing, and a reader never sees half a change
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from core.errors import UserError
+
 SCHEMA_VERSION = 2
+BACKUP_EVERY_SECONDS = 24 * 3600.0
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS executions (
@@ -90,28 +96,82 @@ CREATE TABLE IF NOT EXISTS endpoints (
 """
 
 
+class StateError(UserError):
+    """The home's database cannot be used; the message names the file and the way out."""
+
+
+def describe_database_error(path: Path, exc: sqlite3.DatabaseError) -> str:
+    """One sentence for any error SQLite raises, naming the file; never the exception's class."""
+    text = str(exc)
+    backup = backup_path(path)
+    if isinstance(exc, sqlite3.OperationalError) and ("full" in text or "disk I/O" in text):
+        return no_space_sentence(path.parent) or f"the local database {path} cannot be written ({text}); check the disk"
+    if isinstance(exc, sqlite3.OperationalError):
+        return f"the local database {path} cannot be used ({text}); check --home and its permissions"
+    way_out = f"restore the backup {backup}" if backup.exists() else "start with an empty home"
+    return (
+        f"the local database {path} is damaged ({text}); move it aside and {way_out} "
+        "(`housing-tui doctor` checks the database)"
+    )
+
+
+def no_space_sentence(home: Path) -> str | None:
+    """The reason to give when the device holding the home is (nearly) full, else None."""
+    try:
+        free = os.statvfs(home)
+    except OSError:
+        return None
+    available = free.f_bavail * free.f_frsize
+    if available >= 16 * 2**20:
+        return None
+    return f"no space left on the device holding {home}: {available / 2**20:.0f} MB free; free some space and retry"
+
+
+def backup_path(path: Path) -> Path:
+    return path.with_name(path.name + ".bak")
+
+
 class Store:
-    """Opens short-lived connections to the home folder's database; safe across threads and processes."""
+    """Opens short-lived connections to the home folder's database; safe across threads and processes.
+
+    The home is private (0700, files 0600): models, splits and logs may hold data others must not read on a
+    shared host. A copy of the last good database is kept in state.db.bak: before a schema change, and at
+    most once a day.
+    """
 
     def __init__(self, home: Path) -> None:
         self.home = Path(home)
         self.path = self.home / "state.db"
-        self.home.mkdir(parents=True, exist_ok=True)
+        make_private_home(self.home)
+        existed = self.path.exists()
         with self.connect() as db:
-            if db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+        if existed and (version < SCHEMA_VERSION or self._backup_is_old()):
+            self.backup()
+        if version < SCHEMA_VERSION:
+            with self.connect() as db:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.executescript(SCHEMA)
                 db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        for name in (self.path.name, self.path.name + "-wal", self.path.name + "-shm"):
+            make_private(self.path.with_name(name))
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
-        # isolation_level=None: we open transactions ourselves (BEGIN IMMEDIATE in `transaction`).
-        db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        db.row_factory = sqlite3.Row
-        db.execute("PRAGMA foreign_keys=ON")
-        db.execute("PRAGMA busy_timeout=30000")
+        try:
+            # isolation_level=None: we open transactions ourselves (BEGIN IMMEDIATE in `transaction`).
+            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA foreign_keys=ON")
+            db.execute("PRAGMA busy_timeout=30000")
+        except sqlite3.DatabaseError as exc:
+            raise StateError(describe_database_error(self.path, exc)) from None
         try:
             yield db
+        except sqlite3.IntegrityError:
+            raise  # a constraint the caller expects and turns into its own sentence
+        except sqlite3.DatabaseError as exc:
+            raise StateError(describe_database_error(self.path, exc)) from None
         finally:
             db.close()
 
@@ -126,3 +186,58 @@ class Store:
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
+
+    # ---- health and backups -------------------------------------------------------------------------
+
+    def quick_check(self) -> str:
+        """SQLite's quick_check: "ok", or what is wrong."""
+        with self.connect() as db:
+            rows = db.execute("PRAGMA quick_check").fetchall()
+        return "; ".join(str(r[0]) for r in rows[:3])
+
+    def _backup_is_old(self) -> bool:
+        try:
+            return time.time() - backup_path(self.path).stat().st_mtime > BACKUP_EVERY_SECONDS
+        except FileNotFoundError:
+            return True
+
+    def backup(self) -> Path | None:
+        """Copy the database with SQLite's online backup API, if it is sound; the last good copy is kept."""
+        target = backup_path(self.path)
+        partial = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+        try:
+            if self.quick_check() != "ok":
+                return None  # keep the last good copy rather than a damaged one
+            with self.connect() as source, sqlite3.connect(partial) as copy:
+                source.backup(copy)
+            copy.close()
+            make_private(partial)
+            os.replace(partial, target)
+        except (StateError, sqlite3.DatabaseError, OSError):
+            partial.unlink(missing_ok=True)
+            return None  # a backup is a courtesy: never the reason a command fails
+        return target
+
+
+def make_private_home(home: Path) -> None:
+    """Create the home 0700; a home an older version left readable by others is made private once."""
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        mode = stat.S_IMODE(home.stat().st_mode)
+        if mode & 0o077 and home.stat().st_uid == os.getuid():
+            for folder, dirs, files in os.walk(home):
+                for name in dirs:
+                    make_private(Path(folder) / name, 0o700)
+                for name in files:
+                    make_private(Path(folder) / name)
+            home.chmod(0o700)
+    except OSError:
+        pass  # not ours to change (a shared folder given as --home): leave it as the user set it
+
+
+def make_private(path: Path, mode: int = 0o600) -> None:
+    try:
+        if stat.S_IMODE(path.lstat().st_mode) & 0o077 and not path.is_symlink():
+            path.chmod(mode)
+    except OSError:
+        pass  # gone meanwhile, or not ours

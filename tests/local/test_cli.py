@@ -199,5 +199,6 @@ def test_doctor_reports_a_bad_sagemaker_config_as_a_failed_check(
 def test_doctor_on_the_local_backend(cli) -> None:
     code, out, _ = cli("doctor")
     lines = out.splitlines()
-    assert code == 0 and [line.split()[0] for line in lines] == ["OK", "OK", "OK"]
-    assert "bundled data" in lines[1] and "dd226f82db62" in lines[1]
+    assert code == 0 and [line.split()[0] for line in lines] == ["OK", "OK", "OK", "OK"]
+    assert "database" in lines[1] and "passes SQLite's quick_check" in lines[1]
+    assert "bundled data" in lines[2] and "dd226f82db62" in lines[2]

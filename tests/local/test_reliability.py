@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import stat
 import subprocess
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from core.local.processes import identify
 from core.local.runner import Runner
 from core.models import ExecutionStatus, StepStatus
 from core.spec import RunParameters
+from core.waiting import wait_for_execution
 
 
 class Killed(BaseException):
@@ -59,3 +62,98 @@ def test_a_runner_killed_after_register_commits_leaves_a_succeeded_run(
     assert final.status is ExecutionStatus.SUCCEEDED and final.failure_reason is None
     register = {s.name: s for s in backend.list_steps(execution.arn)}["Register"]
     assert register.status is StepStatus.SUCCEEDED and register.model_package_arn == version.arn
+
+
+def private_files(home: Path) -> list[str]:
+    """Files under the home that others than the owner can read, and the home's own mode if it is open."""
+    found = [f"{path}: {stat.S_IMODE(path.stat().st_mode):o}" for path in home.rglob("*") if path.is_file()]
+    exposed = [f for f in found if int(f.rsplit(": ", 1)[1], 8) & 0o077]
+    if stat.S_IMODE(home.stat().st_mode) != 0o700:
+        exposed.append(f"{home}: {stat.S_IMODE(home.stat().st_mode):o}")
+    return exposed
+
+
+def test_the_home_and_everything_a_run_and_an_endpoint_write_are_private(home: Path) -> None:
+    backend = LocalBackend(home)
+    execution = backend.start_run(RunParameters(r2_threshold=0.5))
+    assert wait_for_execution(backend, execution.arn, timeout=120).status is ExecutionStatus.SUCCEEDED
+    [version] = backend.list_versions()
+    backend.deploy(version.arn, "private", 1024, 1, force=True)
+    try:
+        written = [p for p in home.rglob("*") if p.is_file()]
+        # The database, the splits, the model archives, every log: there are such files, and none is open.
+        names = {p.name for p in written}
+        assert {"state.db", "train.csv", "test.csv", "model.tar.gz", "Preprocess.log", "server.log"} <= names
+        assert private_files(home) == []
+    finally:
+        backend.delete_endpoint("private")
+
+
+def test_a_home_an_older_version_left_open_is_made_private(home: Path) -> None:
+    LocalBackend(home)
+    (home / "executions").mkdir(mode=0o755)
+    (home / "executions" / "old.log").write_text("x")
+    (home / "executions" / "old.log").chmod(0o644)
+    (home / "state.db").chmod(0o644)
+    home.chmod(0o755)
+    LocalBackend(home)
+    assert private_files(home) == []
+
+
+def corrupt(path: Path, how: str) -> None:
+    data = path.read_bytes()
+    if how == "random bytes":
+        path.write_bytes(os.urandom(len(data)))
+    elif how == "truncated":
+        path.write_bytes(data[:1000])
+    elif how == "bad header":
+        path.write_bytes(b"SQLite format 2\x00" + data[16:])
+    elif how == "a text file":
+        path.write_text("backend = 'local'\n" * 50)
+
+
+@pytest.mark.parametrize("how", ["random bytes", "truncated", "bad header", "a text file"])
+def test_a_damaged_database_is_one_sentence_with_the_way_out(home: Path, capsys, how: str) -> None:
+    from core.local.registry import LocalRegistry
+    from tests.unit.test_registry import register
+    from tui.cli import main
+
+    backend = LocalBackend(home)
+    register(LocalRegistry(backend.store))
+    for name in ("state.db-wal", "state.db-shm"):
+        (home / name).unlink(missing_ok=True)
+    assert backend.store.backup() == home / "state.db.bak"
+    corrupt(home / "state.db", how)
+    for command in (["executions"], ["versions", "--json"], ["endpoints"], ["run"], ["approve", "1"]):
+        capsys.readouterr()
+        code = main(["--home", str(home), *command])
+        err = capsys.readouterr().err.strip()
+        assert code == 2, (command, err)
+        assert err.startswith(f"housing-tui: error: the local database {home / 'state.db'} ")
+        assert f"restore the backup {home / 'state.db.bak'}" in err or "cannot be used" in err
+        assert "\n" not in err and "Traceback" not in err and "sqlite3" not in err and "Error:" not in err
+    # doctor says which check failed instead of stopping at the database.
+    assert main(["--home", str(home), "doctor", "--json"]) == 1
+    checks = {c["Name"]: c for c in json.loads(capsys.readouterr().out)["Checks"]}
+    assert checks["database"]["Status"] == "fail" and checks["bundled data"]["Status"] == "ok"
+    # The way out works: the backup holds the version.
+    (home / "state.db").write_bytes((home / "state.db.bak").read_bytes())
+    assert [v.version for v in LocalBackend(home).list_versions()] == [1]
+
+
+def test_the_backup_is_taken_before_a_migration_and_keeps_the_last_good_copy(home: Path) -> None:
+    import sqlite3
+
+    from core.local.store import Store
+
+    store = Store(home)
+    assert not (home / "state.db.bak").exists()  # a new home has nothing to keep yet
+    with store.connect() as db:
+        db.execute("PRAGMA user_version=1")  # as an older version of the tool left it
+    Store(home)
+    with sqlite3.connect(home / "state.db.bak") as copy:
+        assert copy.execute("PRAGMA user_version").fetchone()[0] == 1
+    good = (home / "state.db.bak").read_bytes()
+    corrupt(home / "state.db", "truncated")
+    assert store.backup() is None
+    assert (home / "state.db.bak").read_bytes() == good
