@@ -26,6 +26,10 @@ FEATURES = [
     "Longitude",
 ]
 TARGET = "MedHouseVal"
+# Values beyond this cannot be features or house values, and their squares summed over the rows (the
+# scaler's variance, the metrics) would overflow float64 into inf and NaN: refuse them here, with the line,
+# instead of failing in Train with "does not accept missing values encoded as NaN".
+MAX_MAGNITUDE = 1e100
 
 
 class InputError(Exception):
@@ -100,7 +104,22 @@ def to_numbers(text_frame):
             numeric[column] = text.where(values.notna()).astype("float64")
         except ValueError:  # text pandas reads as a number and Python does not: keep pandas' reading
             numeric[column] = values.astype("float64")
+        check_magnitude(column, numeric[column], text)
     return pd.DataFrame(numeric)
+
+
+def check_magnitude(column: str, values, text) -> None:
+    """Refuse a finite value too large to compute with; infinities are dropped with their row by `clean`."""
+    import numpy as np
+
+    magnitude = np.abs(values.to_numpy())
+    huge = np.isfinite(magnitude) & (magnitude > MAX_MAGNITUDE)
+    if huge.any():
+        row = int(huge.nonzero()[0][0])
+        raise InputError(
+            f"column {column} has {text.iloc[row]!r} on line {row + 2}, beyond the bound of {MAX_MAGNITUDE:g} in "
+            "magnitude where sums of squares overflow; correct the value or leave the cell empty to drop the row"
+        )
 
 
 def clean(frame):

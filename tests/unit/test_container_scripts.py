@@ -251,8 +251,25 @@ def test_a_folder_with_one_csv_is_read_like_a_processing_input(tmp_path: Path) -
             "column HouseAge has a non-numeric value 'old' on line 5",
         ),
         (HEADER + "\n" + "8.3,41,7,1,322,2.5,37.9,-122.2,4.5\n" * 3, "too few to split"),
+        (
+            HEADER + "\n" + "8.3,41,7,1,322,2.5,37.9,-122.2,4.5\n" * 5 + "8.3,41,1e308,1,322,2.5,37.9,-122.2,4.5\n",
+            "column AveRooms has '1e308' on line 7, beyond the bound of 1e+100 in magnitude",
+        ),
+        (
+            HEADER + "\n" + "8.3,41,7,1,322,2.5,37.9,-122.2,4.5\n" * 5 + "8.3,41,7,1,322,2.5,37.9,-122.2,-2e200\n",
+            "column MedHouseVal has '-2e200' on line 7",
+        ),
     ],
-    ids=["empty-file", "header-only", "missing-column", "wrong-columns", "non-numeric", "too-few-rows"],
+    ids=[
+        "empty-file",
+        "header-only",
+        "missing-column",
+        "wrong-columns",
+        "non-numeric",
+        "too-few-rows",
+        "overflowing-feature",
+        "overflowing-target",
+    ],
 )
 def test_bad_input_fails_with_one_sentence(tmp_path: Path, content: str, message: str) -> None:
     source = tmp_path / "in.csv"
