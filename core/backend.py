@@ -99,8 +99,11 @@ class Backend(Protocol):
 
     def delete_endpoint(self, name: str) -> None: ...
 
-    def invoke_endpoint(self, name: str, body: bytes, content_type: str = "text/csv") -> Invocation:
-        """InvokeEndpoint: CSV rows (8 features, no header) in, one prediction per line out."""
+    def invoke_endpoint(
+        self, name: str, body: bytes, content_type: str = "text/csv", timeout: float | None = None
+    ) -> Invocation:
+        """InvokeEndpoint: CSV rows (8 features, no header) in, one prediction per line out; `timeout`: seconds
+        to wait for the answer (None: 60)."""
         ...
 
 
@@ -143,5 +146,7 @@ class RegistryAndEndpoints:
     def delete_endpoint(self, name: str) -> None:
         self.endpoints.delete(name)
 
-    def invoke_endpoint(self, name: str, body: bytes, content_type: str = "text/csv") -> Invocation:
-        return self.endpoints.invoke(name, body, content_type)
+    def invoke_endpoint(
+        self, name: str, body: bytes, content_type: str = "text/csv", timeout: float | None = None
+    ) -> Invocation:
+        return self.endpoints.invoke(name, body, content_type, timeout)

@@ -19,18 +19,24 @@ class EndpointError(UserError):
     """The endpoint answered with an error, or did not answer; the message is the endpoint's sentence."""
 
 
-def local_runtime_client(url: str) -> Any:
+# How long an invocation waits for its answer unless the user says otherwise (`invoke --timeout`); SageMaker
+# gives a serverless endpoint's model 60 s too.
+DEFAULT_INVOKE_TIMEOUT = 60.0
+
+
+def local_runtime_client(url: str, timeout: float = DEFAULT_INVOKE_TIMEOUT) -> Any:
     import boto3
     from botocore.config import Config
 
-    # Dummy credentials and a fixed region: nothing here reaches AWS, and none may be looked up.
+    # Dummy credentials and a fixed region: nothing here reaches AWS, and none may be looked up. One attempt
+    # in all (botocore's max_attempts counts retries): a hung local server costs one timeout, not two.
     return boto3.client(
         "sagemaker-runtime",
         endpoint_url=url,
         region_name="us-east-1",
         aws_access_key_id="local",
         aws_secret_access_key="local",
-        config=Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=60),
+        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=timeout),
     )
 
 

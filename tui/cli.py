@@ -17,6 +17,7 @@ from core import serverless, spec
 from core.backend import Backend
 from core.errors import UserError
 from core.models import OURS, ApprovalStatus, EndpointStatus, Execution, ExecutionStatus, StepRun
+from core.runtime import DEFAULT_INVOKE_TIMEOUT
 from core.settings import Settings
 from tui.formatting import duration, local_time, number, table
 
@@ -30,6 +31,13 @@ def finite_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    value = finite_float(text)
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds between 0 and 3600")
     return value
 
 
@@ -138,6 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
     invoke = commands.add_parser("invoke", help="send CSV rows to an endpoint; prints one prediction per line")
     invoke.add_argument("endpoint")
     invoke.add_argument("--file", type=Path, help="CSV rows (default: standard input); a header row is allowed")
+    invoke.add_argument(
+        "--timeout",
+        type=positive_seconds,
+        default=DEFAULT_INVOKE_TIMEOUT,
+        help="seconds to wait for the answer (default: %(default)g); a local endpoint is tried once",
+    )
     add_json_flag(invoke, "invoke")
 
     delete = commands.add_parser("delete-endpoint", help="stop an endpoint and remove it")
@@ -421,7 +435,7 @@ def cmd_invoke(backend: Backend, args: argparse.Namespace) -> int:
     else:
         text = sys.stdin.read()
     rows = prepare_rows(text)
-    answer = backend.invoke_endpoint(args.endpoint, rows.body)
+    answer = backend.invoke_endpoint(args.endpoint, rows.body, timeout=args.timeout)
     predictions = answer.predictions()
     if args.json:
         # InvokeEndpoint's output, its Body base64-encoded as the AWS CLI writes a blob in JSON.

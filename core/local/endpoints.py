@@ -23,7 +23,7 @@ from core.local.registry import LocalRegistry
 from core.local.serving import STATE_FILE, EndpointConfig, read_state, server_command, write_json_atomic
 from core.local.store import Store
 from core.models import Endpoint, EndpointStatus, Invocation, ModelVersion
-from core.runtime import invoke, local_runtime_client
+from core.runtime import DEFAULT_INVOKE_TIMEOUT, invoke, local_runtime_client
 
 CONFIG_FILE = "endpoint.json"
 LOG_FILE = "server.log"
@@ -270,14 +270,17 @@ class LocalEndpoints:
 
     # ---- invoke ---------------------------------------------------------------------------------------
 
-    def invoke(self, name: str, body: bytes, content_type: str = "text/csv") -> Invocation:
+    def invoke(
+        self, name: str, body: bytes, content_type: str = "text/csv", timeout: float | None = None
+    ) -> Invocation:
         endpoint = self.get(name)
         if endpoint.status not in (EndpointStatus.IN_SERVICE, EndpointStatus.UPDATING) or not endpoint.url:
             why = f": {endpoint.failure_reason}" if endpoint.failure_reason else ""
             raise UserError(f"endpoint {name} is {endpoint.status}{why}; it takes requests once InService")
+        wait = timeout or DEFAULT_INVOKE_TIMEOUT
         client = self._clients.get(name)
-        if client is None or client.meta.endpoint_url != endpoint.url:
-            client = self._clients[name] = local_runtime_client(endpoint.url)
+        if client is None or client.meta.endpoint_url != endpoint.url or client.meta.config.read_timeout != wait:
+            client = self._clients[name] = local_runtime_client(endpoint.url, wait)
         return invoke(client, name, body, content_type)
 
     # ---- rows ---------------------------------------------------------------------------------------

@@ -152,12 +152,20 @@ class SageMakerEndpoints:
         models = [v["ModelName"] for v in (config or {}).get("ProductionVariants", [])]
         self._delete_resources(described["EndpointConfigName"], models)
 
-    def invoke(self, name: str, body: bytes, content_type: str = "text/csv") -> Invocation:
+    def invoke(
+        self, name: str, body: bytes, content_type: str = "text/csv", timeout: float | None = None
+    ) -> Invocation:
         endpoint = self.get(name)
         if endpoint.status not in (EndpointStatus.IN_SERVICE, EndpointStatus.UPDATING):
             why = f": {endpoint.failure_reason}" if endpoint.failure_reason else ""
             raise UserError(f"endpoint {name} is {endpoint.status}{why}; it takes requests once InService")
-        return invoke(self.clients.runtime, name, body, content_type)
+        runtime = self.clients.runtime
+        if timeout is not None and timeout != runtime.meta.config.read_timeout:
+            from botocore.config import Config
+
+            longer = runtime.meta.config.merge(Config(read_timeout=timeout))
+            runtime = self.clients.session.client("sagemaker-runtime", config=longer)
+        return invoke(runtime, name, body, content_type)
 
     # ---- describing -----------------------------------------------------------------------------------
 

@@ -157,3 +157,38 @@ def test_the_backup_is_taken_before_a_migration_and_keeps_the_last_good_copy(hom
     corrupt(home / "state.db", "truncated")
     assert store.backup() is None
     assert (home / "state.db.bak").read_bytes() == good
+
+
+def test_a_hung_local_endpoint_costs_one_attempt_and_the_timeout_the_user_set() -> None:
+    import socket
+    import threading
+
+    from core.runtime import EndpointError, invoke, local_runtime_client
+
+    # A server that accepts connections and never answers, as a hung endpoint would.
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        with pytest.raises(EndpointError) as caught:
+            invoke(local_runtime_client(url, timeout=1.0), "hung", b"1,2,3,4,5,6,7,8\n")
+    finally:
+        stop.set()
+        thread.join()
+        listener.close()
+        for connection in accepted:
+            connection.close()
+    assert len(accepted) == 1  # botocore's max_attempts 1 meant a retry: two connections, twice the wait
+    assert str(caught.value).startswith("endpoint hung did not answer (Read timeout on endpoint URL")

@@ -251,7 +251,9 @@ class FakeBackend:
     def delete_endpoint(self, name: str) -> None:
         self.endpoints = [e for e in self.endpoints if e.name != name]
 
-    def invoke_endpoint(self, name: str, body: bytes, content_type: str = "text/csv") -> Invocation:
+    def invoke_endpoint(
+        self, name: str, body: bytes, content_type: str = "text/csv", timeout: float | None = None
+    ) -> Invocation:
         rows = [[float(v) for v in line.split(",")] for line in body.decode().split()]
         if any(len(row) != 8 for row in rows):
             raise UserError(f"endpoint {name} refused the request: Row 1 has {len(rows[0])} values (HTTP 400)")
