@@ -12,7 +12,7 @@ from pathlib import Path
 
 from core import spec
 from core.errors import Conflict, NotFound
-from core.local.processes import ProcessIdentity, is_alive
+from core.local.processes import ProcessIdentity, boot_id, end_runner, is_alive
 from core.local.store import Store
 from core.models import (
     ConditionResult,
@@ -29,9 +29,17 @@ class ExecutionEnded(Exception):
 
 
 RUNNER_START_GRACE = 60.0  # seconds between creating an execution and recording its runner
+# The runner says it is working this often; a runner silent for HEARTBEAT_TIMEOUT (stopped with SIGSTOP,
+# hung) is declared dead. Measured on CLOCK_MONOTONIC, so a machine that slept does not fail its runs.
+HEARTBEAT_SECONDS = 2.0
+HEARTBEAT_TIMEOUT = 30.0
 DEAD_RUNNER_REASON = (
     "the local runner (pid {pid}) ended without finishing the execution: it was killed, crashed, or the "
     "machine restarted; see {log} and start a new run"
+)
+SILENT_RUNNER_REASON = (
+    "the local runner (pid {pid}) has sent no heartbeat since {since}: it was stopped or hung, and was ended; "
+    "see {log} and start a new run"
 )
 
 
@@ -102,8 +110,17 @@ class ExecutionRecords:
     def set_runner(self, arn: str, identity: ProcessIdentity) -> None:
         with self.store.transaction() as db:
             db.execute(
-                "UPDATE executions SET runner_pid = ?, runner_start = ?, runner_boot = ? WHERE arn = ?",
-                (identity.pid, identity.start_ticks, identity.boot_id, arn),
+                "UPDATE executions SET runner_pid = ?, runner_start = ?, runner_boot = ?, heartbeat = ?,"
+                " heartbeat_monotonic = ? WHERE arn = ?",
+                (identity.pid, identity.start_ticks, identity.boot_id, time.time(), time.monotonic(), arn),
+            )
+
+    def heartbeat(self, arn: str) -> None:
+        """The runner is working: written every HEARTBEAT_SECONDS while the execution is active."""
+        with self.store.transaction() as db:
+            db.execute(
+                "UPDATE executions SET heartbeat = ?, heartbeat_monotonic = ? WHERE arn = ? AND status IN (?, ?)",
+                (time.time(), time.monotonic(), arn, *self._active_statuses()),
             )
 
     def finish(
@@ -252,9 +269,18 @@ class ExecutionRecords:
             reason = f"the local runner never started; see {log} and start a new run"
         else:
             identity = ProcessIdentity(row["runner_pid"], row["runner_start"], row["runner_boot"])
-            if is_alive(identity):
+            # The run ended at the runner's last sign of life (a heartbeat, or a step it recorded), not when
+            # somebody looked.
+            if row["heartbeat"] is not None:
+                now = max(row["heartbeat"], row["last_modified"])
+            if not is_alive(identity):
+                reason = DEAD_RUNNER_REASON.format(pid=identity.pid, log=log)
+            elif self._silent(row, identity):
+                since = time.strftime("%H:%M:%S", time.localtime(row["heartbeat"]))
+                reason = SILENT_RUNNER_REASON.format(pid=identity.pid, since=since, log=log)
+                end_runner(identity)  # declared dead: it must not write again if it ever resumes
+            else:
                 return
-            reason = DEAD_RUNNER_REASON.format(pid=identity.pid, log=log)
         with self.store.transaction() as db:
             row = self._row(db, arn)
             if not ExecutionStatus(row["status"]).is_active:
@@ -267,7 +293,8 @@ class ExecutionRecords:
                 (str(final), None if stopped else reason, now, arn),
             )
             db.execute(
-                "UPDATE steps SET status = ?, end_time = ?, failure_reason = ?"
+                # A step that started after the last heartbeat ends when it started, not before.
+                "UPDATE steps SET status = ?, end_time = MAX(?, COALESCE(start_time, 0)), failure_reason = ?"
                 " WHERE execution_id = ? AND status IN (?, ?, ?)",
                 (
                     str(step_final),
@@ -277,6 +304,12 @@ class ExecutionRecords:
                     *(str(s) for s in StepStatus if s.is_active),
                 ),
             )
+
+    @staticmethod
+    def _silent(row: sqlite3.Row, identity: ProcessIdentity) -> bool:
+        if row["heartbeat_monotonic"] is None or identity.boot_id != boot_id():
+            return False  # a runner of an older version, or a clock of another boot: only liveness counts
+        return time.monotonic() - row["heartbeat_monotonic"] > HEARTBEAT_TIMEOUT
 
     @staticmethod
     def _active_statuses() -> tuple[str, ...]:

@@ -97,3 +97,13 @@ def terminate(identity: ProcessIdentity, sig: int = signal.SIGTERM) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def end_runner(identity: ProcessIdentity) -> None:
+    """SIGKILL a runner and its step script: it leads its own process group (see spawn_detached)."""
+    if not is_alive(identity):
+        return
+    try:
+        os.killpg(identity.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        terminate(identity, signal.SIGKILL)  # not a group leader (started by hand): the runner alone

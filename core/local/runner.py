@@ -16,13 +16,15 @@ import signal
 import subprocess
 import sys
 import tarfile
+import threading
 import time
 import traceback
 from pathlib import Path
 
 from core import spec
+from core.errors import UserError
 from core.hashing import file_sha256
-from core.local.executions import ExecutionEnded, ExecutionRecords
+from core.local.executions import HEARTBEAT_SECONDS, ExecutionEnded, ExecutionRecords
 from core.local.processes import identify
 from core.local.registry import LocalRegistry
 from core.local.store import Store
@@ -320,6 +322,15 @@ class Runner:
         return ExecutionStatus.SUCCEEDED
 
 
+def keep_heartbeat(records: ExecutionRecords, arn: str, done: threading.Event) -> None:
+    """Tell readers the runner is working; a stopped or hung process stops telling them."""
+    while not done.wait(HEARTBEAT_SECONDS):
+        try:
+            records.heartbeat(arn)
+        except UserError:
+            continue  # the database is busy or the disk full for a moment: the next beat may get through
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run one local pipeline execution (started by housing-tui run).")
     parser.add_argument("--home", required=True, type=Path)
@@ -331,7 +342,10 @@ def main(argv: list[str] | None = None) -> int:
     runner.records.set_runner(args.execution_arn, identify(os.getpid()))
     signal.signal(signal.SIGTERM, runner.on_stop_signal)
     signal.signal(signal.SIGINT, runner.on_stop_signal)
+    done = threading.Event()
+    threading.Thread(target=keep_heartbeat, args=(runner.records, args.execution_arn, done), daemon=True).start()
     status = runner.run()
+    done.set()
     print(f"{args.execution_arn}: {status}", flush=True)
     return 0 if status == ExecutionStatus.SUCCEEDED else 1
 

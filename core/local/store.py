@@ -16,7 +16,11 @@ from pathlib import Path
 
 from core.errors import UserError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+# Changes to a database an older version created: CREATE TABLE IF NOT EXISTS leaves its tables as they were.
+MIGRATIONS = {
+    3: (("executions", "heartbeat", "REAL"), ("executions", "heartbeat_monotonic", "REAL")),
+}
 BACKUP_EVERY_SECONDS = 24 * 3600.0
 
 SCHEMA = """
@@ -33,7 +37,9 @@ CREATE TABLE IF NOT EXISTS executions (
     workdir         TEXT NOT NULL,
     runner_pid      INTEGER,
     runner_start    INTEGER,
-    runner_boot     TEXT
+    runner_boot     TEXT,
+    heartbeat       REAL,                   -- when the runner last said it was working (time.time())
+    heartbeat_monotonic REAL                -- the same moment on CLOCK_MONOTONIC, which a suspend does not advance
 );
 CREATE INDEX IF NOT EXISTS executions_by_created ON executions (created);
 
@@ -151,7 +157,14 @@ class Store:
         if version < SCHEMA_VERSION:
             with self.connect() as db:
                 db.execute("PRAGMA journal_mode=WAL")
+                tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
                 db.executescript(SCHEMA)
+                if "executions" in tables:  # an older database: bring its tables up to date
+                    for target in range(version + 1, SCHEMA_VERSION + 1):
+                        for table, column, kind in MIGRATIONS.get(target, ()):
+                            columns = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+                            if column not in columns:
+                                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
                 db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         for name in (self.path.name, self.path.name + "-wal", self.path.name + "-shm"):
             make_private(self.path.with_name(name))
