@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlparse
 from core import arns, serverless
 from core.errors import Conflict, NotFound, UserError
 from core.hashing import file_sha256
+from core.local.locks import endpoint_lock
 from core.local.processes import ProcessIdentity, identify, is_alive, spawn_detached, terminate
 from core.local.registry import LocalRegistry
 from core.local.serving import STATE_FILE, EndpointConfig, read_state, server_command, write_json_atomic
@@ -77,6 +78,14 @@ class LocalEndpoints:
     ) -> Endpoint:
         """Create the endpoint, or point an existing one at another version without dropping a request."""
         serverless.validate_endpoint_name(name)  # before the lookup: a bad name is the first thing to say
+        # One deploy of a name at a time: two that both saw it InService would each point the server at their
+        # version, and the record could name the one it did not load.
+        with endpoint_lock(self.store, name):
+            return self._deploy(model_package_arn, name, memory_mb, max_concurrency, force, wait)
+
+    def _deploy(
+        self, model_package_arn: str, name: str, memory_mb: int, max_concurrency: int, force: bool, wait: bool
+    ) -> Endpoint:
         version = self.registry.get(model_package_arn)
         serverless.check_deploy(version, name, memory_mb, max_concurrency, force)
         archive = artifact_path(version)
@@ -151,7 +160,8 @@ class LocalEndpoints:
             return self.get(name)
         endpoint = self._wait_while(name, EndpointStatus.UPDATING)
         if endpoint.model_package_arn != version.arn:
-            raise UserError(f"endpoint {name} keeps serving {endpoint.model_package_arn}: {endpoint.failure_reason}")
+            why = endpoint.failure_reason or "the update did not take"
+            raise UserError(f"endpoint {name} keeps serving {endpoint.model_package_arn}: {why}")
         return endpoint
 
     def _write_config(self, folder: Path, name: str, version: ModelVersion, max_concurrency: int) -> None:

@@ -99,6 +99,14 @@ CREATE TABLE IF NOT EXISTS endpoints (
     server_start    INTEGER,
     server_boot     TEXT
 );
+
+CREATE TABLE IF NOT EXISTS endpoint_locks (   -- one deploy at a time per endpoint (core/local/locks.py)
+    name            TEXT PRIMARY KEY,
+    owner_pid       INTEGER NOT NULL,
+    owner_start     INTEGER,
+    owner_boot      TEXT,
+    acquired        REAL NOT NULL
+);
 """
 
 

@@ -6,6 +6,8 @@ import io
 import json
 import os
 import signal
+import subprocess
+import sys
 import tarfile
 import threading
 import time
@@ -255,3 +257,74 @@ def test_bad_cli_input_is_one_sentence_and_creates_nothing(
     assert json.loads(cli("endpoints", "--json")[1]) == {"Endpoints": []}
     folder = registry_home / "endpoints"
     assert not folder.exists() or list(folder.iterdir()) == []
+
+
+def served_sha256(url: str) -> str:
+    with urllib.request.urlopen(url + "/ping", timeout=10) as response:
+        return response.headers["x-model-sha256"]
+
+
+def test_deploys_of_one_endpoint_are_serialized(backend: LocalBackend, monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.local.registry import LocalRegistry
+
+    v1, v2 = version(backend, 1), version(backend, 2)
+    backend.deploy(v1.arn, "serial", 1024, 2, wait=True)
+    # Deploy A (of v2) is held inside its deploy, after it saw the endpoint InService; deploy B (of v1)
+    # comes meanwhile. Without a lock both would go ahead and point the server each at its version.
+    inside, release = threading.Event(), threading.Event()
+    original_get = LocalRegistry.get
+
+    def held_get(self, arn):
+        if threading.current_thread().name == "deploy-a":
+            inside.set()
+            release.wait(30)
+        return original_get(self, arn)
+
+    monkeypatch.setattr(LocalRegistry, "get", held_get)
+    outcome: dict[str, object] = {}
+
+    def deploy_a() -> None:
+        try:
+            outcome["a"] = LocalBackend(backend.home).deploy(v2.arn, "serial", 1024, 2, force=True, wait=True)
+        except UserError as exc:
+            outcome["a"] = exc
+
+    thread = threading.Thread(target=deploy_a, name="deploy-a")
+    thread.start()
+    assert inside.wait(30)
+    try:
+        # Another process, as a second terminal would run it.
+        other = subprocess.run(
+            [sys.executable, "-m", "tui.cli", "--home", str(backend.home), "deploy", "1", "--endpoint", "serial"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        with pytest.raises(UserError) as caught:  # and another thread of this one, as the app would
+            LocalBackend(backend.home).deploy(v1.arn, "serial", 1024, 2, wait=True)
+    finally:
+        release.set()
+        thread.join(120)
+    assert other.returncode == 2
+    assert other.stderr.strip() == (
+        f"housing-tui: error: another deploy of serial is in progress (pid {os.getpid()}); wait for it, then deploy "
+        "again"
+    )
+    assert str(caught.value) == "another deploy of serial is in progress in this process; wait for it"
+    served = backend.get_endpoint("serial")
+    assert served.model_package_arn == v2.arn and outcome["a"] == served
+    assert served_sha256(served.url) == v2.model_sha256  # the record names what the server loaded
+
+
+def test_a_deploy_lock_left_by_a_dead_process_is_taken_over(backend: LocalBackend) -> None:
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    with backend.store.transaction() as db:
+        db.execute(
+            "INSERT INTO endpoint_locks (name, owner_pid, owner_start, owner_boot, acquired) VALUES (?, ?, ?, ?, ?)",
+            ("orphan", dead.pid, 1, None, time.time()),
+        )
+    endpoint = backend.deploy(version(backend, 1).arn, "orphan", 1024, 1, wait=True)
+    assert endpoint.status is EndpointStatus.IN_SERVICE
+    with backend.store.connect() as db:
+        assert db.execute("SELECT COUNT(*) FROM endpoint_locks").fetchone()[0] == 0
