@@ -101,8 +101,8 @@ def terminate(identity: ProcessIdentity, sig: int = signal.SIGTERM) -> bool:
 
 def end_runner(identity: ProcessIdentity) -> None:
     """SIGKILL a runner and its step script: it leads its own process group (see spawn_detached)."""
-    if not is_alive(identity):
-        return
+    if not is_alive(identity) or identity.pid in (os.getpid(), os.getpgrp()):
+        return  # never ourselves: a runner run in-process (tests, a debugger) shares our process and group
     try:
         os.killpg(identity.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):

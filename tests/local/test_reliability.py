@@ -6,6 +6,7 @@ import json
 import os
 import stat
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from core.local import backend as backend_module
 from core.local.backend import LocalBackend
 from core.local.executions import ExecutionRecords
 from core.local.processes import identify
-from core.local.runner import Runner
+from core.local.runner import Runner, keep_heartbeat
 from core.models import ExecutionStatus, StepStatus
 from core.spec import RunParameters
 from core.waiting import wait_for_execution
@@ -51,8 +52,15 @@ def test_a_runner_killed_after_register_commits_leaves_a_succeeded_run(
 
     monkeypatch.setattr(ExecutionRecords, "finish", killed_before_its_own_finish)
     runner = Runner(home, execution.arn)
-    with pytest.raises(Killed):
-        runner.run()
+    done = threading.Event()  # the heartbeat a runner process keeps, so a slow machine does not fail the run
+    beat = threading.Thread(target=keep_heartbeat, args=(backend.executions, execution.arn, done), daemon=True)
+    beat.start()
+    try:
+        with pytest.raises(Killed):
+            runner.run()
+    finally:
+        done.set()
+        beat.join()
     monkeypatch.setattr(ExecutionRecords, "finish", original)
 
     # Someone looks later: the runner is gone, and the run registered its version.
