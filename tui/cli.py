@@ -6,6 +6,7 @@ import argparse
 import base64
 import json
 import math
+import re
 import sqlite3
 import sys
 import time
@@ -262,7 +263,7 @@ def resolve_version(backend: Backend, ref: str) -> str:
     """Accept a model package ARN or the version number within the group."""
     if ref.startswith("arn:"):
         return ref
-    if ref.strip().isdigit():
+    if re.fullmatch(r"[0-9]+", ref.strip()):  # ASCII digits only: "²".isdigit() is true and int() refuses it
         for version in backend.list_versions():
             if version.version == int(ref):
                 return version.arn

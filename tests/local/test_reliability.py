@@ -275,3 +275,26 @@ def test_a_database_of_the_previous_version_is_migrated_after_a_backup(home: Pat
         assert copy.execute("PRAGMA user_version").fetchone()[0] == 2
     execution = backend.start_run(RunParameters(r2_threshold=0.5))
     assert wait_for_execution(backend, execution.arn, timeout=120).status is ExecutionStatus.SUCCEEDED
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["deploy", "arn:aws:sagemaker:local:000000000000:model-package/californiahousing/1", "--endpoint", "nl\n"],
+            "endpoint name 'nl\\n' breaks SageMaker's name rule",
+        ),
+        (["--group", "grp\n", "versions"], "model package group 'grp\\n' breaks SageMaker's name rule"),
+        (["approve", "²"], "'²' is neither a model package ARN nor a version number"),
+        (
+            ["steps", "arn:aws:sagemaker:local:000000000000:pipeline/p/execution/abc\nx"],
+            "is not a pipeline execution ARN",
+        ),
+    ],
+)
+def test_names_and_numbers_are_whole_string_matches(home: Path, capsys, argv: list[str], message: str) -> None:
+    from tui.cli import main
+
+    assert main(["--home", str(home), *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
