@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import sqlite3
 import time
@@ -13,7 +14,7 @@ from pathlib import Path
 from core import spec
 from core.errors import Conflict, NotFound
 from core.local.processes import ProcessIdentity, boot_id, end_runner, is_alive
-from core.local.store import Store
+from core.local.store import StateError, Store, no_space_sentence
 from core.models import (
     ConditionResult,
     Execution,
@@ -41,6 +42,16 @@ SILENT_RUNNER_REASON = (
     "the local runner (pid {pid}) has sent no heartbeat since {since}: it was stopped or hung, and was ended; "
     "see {log} and start a new run"
 )
+
+
+def _tail(path: Path, size: int = 8192) -> str:
+    try:
+        with open(path, "rb") as file:
+            file.seek(0, 2)
+            file.seek(max(0, file.tell() - size))
+            return file.read().decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def _execution(row: sqlite3.Row) -> Execution:
@@ -78,6 +89,7 @@ class ExecutionRecords:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self._unrecorded: dict[str, tuple[ExecutionStatus, str | None, float]] = {}
 
     # ---- writes -------------------------------------------------------------------------------------
 
@@ -202,7 +214,7 @@ class ExecutionRecords:
     def get(self, arn: str) -> Execution:
         self.reconcile(arn)
         with self.store.connect() as db:
-            return _execution(self._row(db, arn))
+            return self._verdict_applied(_execution(self._row(db, arn)))
 
     def list(self) -> list[Execution]:
         with self.store.connect() as db:
@@ -214,7 +226,7 @@ class ExecutionRecords:
             self.reconcile(arn)
         with self.store.connect() as db:
             rows = db.execute("SELECT * FROM executions ORDER BY created DESC, execution_id").fetchall()
-        return [_execution(r) for r in rows]
+        return [self._verdict_applied(_execution(r)) for r in rows]
 
     def steps(self, arn: str) -> list[StepRun]:
         self.reconcile(arn)
@@ -223,7 +235,25 @@ class ExecutionRecords:
             rows = db.execute(
                 "SELECT * FROM steps WHERE execution_id = ? ORDER BY position", (execution_id,)
             ).fetchall()
-        return [_step(r) for r in rows]
+        steps = [_step(r) for r in rows]
+        verdict = self._unrecorded.get(arn)
+        if verdict is None:
+            return steps
+        status, _, end = verdict
+        final = StepStatus.STOPPED if status is ExecutionStatus.STOPPED else StepStatus.FAILED
+        return [
+            dataclasses.replace(s, status=final, end_time=max(end, s.start_time or 0)) if s.status.is_active else s
+            for s in steps
+        ]
+
+    def _verdict_applied(self, execution: Execution) -> Execution:
+        """A verdict the database could not take yet (a full disk) is shown all the same."""
+        verdict = self._unrecorded.get(execution.arn)
+        if verdict is None or not execution.status.is_active:
+            self._unrecorded.pop(execution.arn, None)
+            return execution
+        status, reason, end = verdict
+        return dataclasses.replace(execution, status=status, failure_reason=reason, last_modified=end)
 
     def step_log_path(self, arn: str, name: str) -> Path | None:
         with self.store.connect() as db:
@@ -274,13 +304,26 @@ class ExecutionRecords:
             if row["heartbeat"] is not None:
                 now = max(row["heartbeat"], row["last_modified"])
             if not is_alive(identity):
-                reason = DEAD_RUNNER_REASON.format(pid=identity.pid, log=log)
+                # A runner that died of a full disk could not say so: its log and the disk can.
+                reason = no_space_sentence(self.store.home, _tail(log)) or DEAD_RUNNER_REASON.format(
+                    pid=identity.pid, log=log
+                )
             elif self._silent(row, identity):
                 since = time.strftime("%H:%M:%S", time.localtime(row["heartbeat"]))
                 reason = SILENT_RUNNER_REASON.format(pid=identity.pid, since=since, log=log)
                 end_runner(identity)  # declared dead: it must not write again if it ever resumes
             else:
                 return
+        # On a full disk the write fails: reads show the verdict all the same, and a later look records it.
+        try:
+            self._record_end(arn, now, reason)
+            self._unrecorded.pop(arn, None)
+        except StateError:
+            stopped = row["status"] == ExecutionStatus.STOPPING
+            final = ExecutionStatus.STOPPED if stopped else ExecutionStatus.FAILED
+            self._unrecorded[arn] = (final, None if stopped else reason, now)
+
+    def _record_end(self, arn: str, now: float, reason: str) -> None:
         with self.store.transaction() as db:
             row = self._row(db, arn)
             if not ExecutionStatus(row["status"]).is_active:

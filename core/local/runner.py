@@ -27,7 +27,7 @@ from core.hashing import file_sha256
 from core.local.executions import HEARTBEAT_SECONDS, ExecutionEnded, ExecutionRecords
 from core.local.processes import identify
 from core.local.registry import LocalRegistry
-from core.local.store import Store
+from core.local.store import Store, no_space_sentence
 from core.models import ApprovalStatus, ExecutionStatus, StepStatus
 from core.sources import ENTRY_POINT, SCRIPTS_DIR
 
@@ -275,6 +275,26 @@ class Runner:
 
     # ---- the whole run ------------------------------------------------------------------------------
 
+    def _evidence(self, step: str | None, said: str) -> str:
+        """What the step said, with the end of its log, where a full disk shows as ENOSPC."""
+        try:
+            with open(self.log_path(step or ""), "rb") as log:
+                log.seek(0, os.SEEK_END)
+                log.seek(max(0, log.tell() - 8192))
+                return said + log.read().decode(errors="replace")
+        except OSError:
+            return said
+
+    def _failed(self, step: str | None, step_reason: str, reason: str) -> ExecutionStatus:
+        try:
+            if step:
+                self.records.update_step(self.arn, step, StepStatus.FAILED, failure_reason=step_reason)
+            self.records.finish(self.arn, ExecutionStatus.FAILED, reason)
+        except UserError:
+            # The database cannot take the verdict (a full disk): whoever looks next records it, from the log.
+            print(f"could not record the failure: {reason}", file=sys.stderr, flush=True)
+        return ExecutionStatus.FAILED
+
     def run(self) -> ExecutionStatus:
         (self.workdir / "logs").mkdir(parents=True, exist_ok=True)
         current = None
@@ -308,16 +328,15 @@ class Runner:
             self.records.finish(self.arn, ExecutionStatus.STOPPED)
             return ExecutionStatus.STOPPED
         except StepFailed as exc:
-            self.records.update_step(self.arn, current, StepStatus.FAILED, failure_reason=str(exc))
-            self.records.finish(self.arn, ExecutionStatus.FAILED, f"Step {current} failed: {exc}")
-            return ExecutionStatus.FAILED
+            # A full disk is the cause, whatever the script made of it ("disk I/O error", a pandas error...).
+            reason = no_space_sentence(self.store.home, self._evidence(current, str(exc))) or str(exc)
+            return self._failed(current, reason, f"Step {current} failed: {reason}")
         except Exception as exc:
             traceback.print_exc()
-            reason = f"the runner hit an internal error in step {current}: {exc!r}; see {self.workdir / 'runner.log'}"
-            if current:
-                self.records.update_step(self.arn, current, StepStatus.FAILED, failure_reason=reason)
-            self.records.finish(self.arn, ExecutionStatus.FAILED, reason)
-            return ExecutionStatus.FAILED
+            reason = no_space_sentence(self.store.home, str(exc)) or (
+                f"the runner hit an internal error in step {current}: {exc!r}; see {self.workdir / 'runner.log'}"
+            )
+            return self._failed(current, reason, reason)
         self.records.finish(self.arn, ExecutionStatus.SUCCEEDED)
         return ExecutionStatus.SUCCEEDED
 

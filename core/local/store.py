@@ -118,8 +118,8 @@ def describe_database_error(path: Path, exc: sqlite3.DatabaseError) -> str:
     """One sentence for any error SQLite raises, naming the file; never the exception's class."""
     text = str(exc)
     backup = backup_path(path)
-    if isinstance(exc, sqlite3.OperationalError) and ("full" in text or "disk I/O" in text):
-        return no_space_sentence(path.parent) or f"the local database {path} cannot be written ({text}); check the disk"
+    if isinstance(exc, sqlite3.OperationalError) and any(marker in text.lower() for marker in NO_SPACE_MARKERS):
+        return no_space_sentence(path.parent, text) or f"the local database {path} cannot be written ({text})"
     if isinstance(exc, sqlite3.OperationalError):
         return f"the local database {path} cannot be used ({text}); check --home and its permissions"
     way_out = f"restore the backup {backup}" if backup.exists() else "start with an empty home"
@@ -129,16 +129,24 @@ def describe_database_error(path: Path, exc: sqlite3.DatabaseError) -> str:
     )
 
 
-def no_space_sentence(home: Path) -> str | None:
-    """The reason to give when the device holding the home is (nearly) full, else None."""
+# What a full disk looks like in a script's log or an SQLite message.
+NO_SPACE_MARKERS = ("no space left on", "[errno 28]", "database or disk is full", "disk i/o error")
+
+
+def no_space_sentence(home: Path, evidence: str = "", nearly_full: int = 16 * 2**20) -> str | None:
+    """The reason to give when the device holding the home is full, else None.
+
+    Full means: the error says so (`evidence` holds a marker) and little is free, or next to nothing is free.
+    """
     try:
         free = os.statvfs(home)
     except OSError:
         return None
     available = free.f_bavail * free.f_frsize
-    if available >= 16 * 2**20:
+    said = any(marker in evidence.lower() for marker in NO_SPACE_MARKERS)
+    if not ((said and available < nearly_full) or available < 2**20):
         return None
-    return f"no space left on the device holding {home}: {available / 2**20:.0f} MB free; free some space and retry"
+    return f"no space left on the device holding {home}: {available / 2**20:.1f} MB free; free some space and retry"
 
 
 def backup_path(path: Path) -> Path:
@@ -177,14 +185,33 @@ class Store:
         for name in (self.path.name, self.path.name + "-wal", self.path.name + "-shm"):
             make_private(self.path.with_name(name))
 
-    @contextmanager
-    def connect(self) -> Iterator[sqlite3.Connection]:
-        try:
-            # isolation_level=None: we open transactions ourselves (BEGIN IMMEDIATE in `transaction`).
+    def _open(self, read_only: bool = False) -> sqlite3.Connection:
+        # isolation_level=None: we open transactions ourselves (BEGIN IMMEDIATE in `transaction`).
+        if read_only:
+            # Reads without the WAL's shared-memory file, which SQLite must create and cannot on a full disk.
+            # Sound once no writer is connected (then the WAL was checkpointed into the file): a full disk
+            # has no live writer that could still commit.
+            db = sqlite3.connect(f"{self.path.as_uri()}?immutable=1", uri=True, isolation_level=None)
+        else:
             db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-            db.row_factory = sqlite3.Row
-            db.execute("PRAGMA foreign_keys=ON")
-            db.execute("PRAGMA busy_timeout=30000")
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA foreign_keys=ON")
+        db.execute("PRAGMA busy_timeout=30000")
+        return db
+
+    @contextmanager
+    def connect(self, writable: bool = False) -> Iterator[sqlite3.Connection]:
+        """A connection; a reading one falls back to reading the file as it is when the disk is full."""
+        try:
+            db = self._open()
+            if not writable:
+                try:
+                    db.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+                except sqlite3.OperationalError as exc:
+                    if no_space_sentence(self.home, str(exc)) is None:
+                        raise
+                    db.close()
+                    db = self._open(read_only=True)
         except sqlite3.DatabaseError as exc:
             raise StateError(describe_database_error(self.path, exc)) from None
         try:
@@ -199,7 +226,7 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One atomic change. IMMEDIATE takes the write lock up front, so read-then-write cannot race."""
-        with self.connect() as db:
+        with self.connect(writable=True) as db:
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db

@@ -298,3 +298,64 @@ def test_names_and_numbers_are_whole_string_matches(home: Path, capsys, argv: li
     assert main(["--home", str(home), *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A 6 MB filesystem of its own (tmpfs), unmounted afterwards; its runners are ended first."""
+    mount_point = tmp_path / "small-disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(mount_point)], capture_output=True, text=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"this machine does not let tests mount a small filesystem: {mounted.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        from tests.conftest import kill_recorded_processes
+
+        kill_recorded_processes(mount_point / "home")
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def fill(disk: Path, leave: int) -> Path:
+    """Take all of the disk's free space but `leave` bytes."""
+    free = os.statvfs(disk)
+    filler = disk / f"filler-{len(list(disk.glob('filler-*')))}"
+    with open(filler, "wb") as file:
+        remaining = free.f_bavail * free.f_frsize - leave
+        while remaining > 0:
+            chunk = min(remaining, 2**20)
+            try:
+                file.write(b"\0" * chunk)
+                file.flush()
+            except OSError:
+                break
+            remaining -= chunk
+    return filler
+
+
+def test_a_full_disk_is_the_reason_and_reading_still_works(small_disk: Path, capsys) -> None:
+    from tui.cli import main
+
+    home = small_disk / "home"
+    backend = LocalBackend(home)
+    fill(small_disk, leave=400 * 1024)  # room for the run's records, not for the splits Preprocess writes
+    execution = backend.start_run(RunParameters(r2_threshold=0.5))
+    wait_until(lambda: not backend.get_execution(execution.arn).status.is_active, "the run to end")
+    final = backend.get_execution(execution.arn)
+    assert final.status is ExecutionStatus.FAILED
+    assert f"no space left on the device holding {home}: " in final.failure_reason
+    assert "killed, crashed" not in final.failure_reason and "disk I/O error" not in final.failure_reason
+    # Completely full now: every read-only command still answers.
+    fill(small_disk, leave=0)
+    shown = {}
+    for command in (["executions"], ["steps", execution.execution_id], ["versions"], ["endpoints"]):
+        capsys.readouterr()
+        assert main(["--home", str(home), *command]) == 0, capsys.readouterr().err
+        shown[command[0]] = capsys.readouterr().out
+    [reason] = [line for line in shown["steps"].splitlines() if line.startswith("reason: ")]
+    assert f"no space left on the device holding {home}: " in reason
+    assert main(["--home", str(home), "run"]) == 2
+    assert f"no space left on the device holding {home}" in capsys.readouterr().err
