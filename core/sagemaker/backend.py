@@ -8,6 +8,7 @@ from pathlib import Path
 
 from core import arns, spec
 from core.backend import LogChunk, RegistryAndEndpoints, TestRows
+from core.errors import UserError
 from core.models import Execution, StepRun
 from core.sagemaker.aws import Clients, aws_errors, make_clients, make_session
 from core.sagemaker.config import SageMakerSettings
@@ -34,7 +35,10 @@ class SageMakerBackend(RegistryAndEndpoints):
     @cached_property
     def account(self) -> str:
         with aws_errors("sts"):
-            return self.clients.sts.get_caller_identity()["Account"]
+            account = self.clients.sts.get_caller_identity().get("Account")
+        if not account:
+            raise UserError("STS did not say which AWS account the credentials are for; set bucket in [sagemaker]")
+        return account
 
     @cached_property
     def bucket(self) -> str:
