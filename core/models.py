@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from core.errors import UserError, one_line
+
 
 class ExecutionStatus(StrEnum):
     EXECUTING = "Executing"
@@ -310,7 +312,19 @@ class Invocation:
     body: bytes
     content_type: str
     latency_ms: float
+    endpoint: str = ""  # the endpoint's name, for the sentence about an answer that is not numbers
 
     def predictions(self) -> list[float]:
-        """The CSV answer as numbers, one per line."""
-        return [float(line) for line in self.body.decode().split() if line.strip()]
+        """The CSV answer as numbers, one per line; anything else is a UserError that quotes its start."""
+        try:
+            numbers = [float(line) for line in self.body.decode().splitlines() if line.strip()]
+        except ValueError:  # UnicodeDecodeError included
+            numbers = []
+        if not numbers:
+            who = f"endpoint {self.endpoint}" if self.endpoint else "the endpoint"
+            said = one_line(self.body.decode(errors="replace"), 60)
+            raise UserError(
+                f"{who} answered something that is not one number per line: {said!r}; "
+                "check which model it serves with `housing-tui endpoints`"
+            )
+        return numbers

@@ -78,4 +78,12 @@ def invoke(client: Any, endpoint_name: str, body: bytes, content_type: str = "te
             "`housing-tui endpoints` shows its status"
         ) from None
     latency = (time.perf_counter() - started) * 1000
-    return Invocation(body=answer, content_type=response.get("ContentType", content_type), latency_ms=latency)
+    invocation = Invocation(
+        body=answer,
+        content_type=response.get("ContentType") or content_type,
+        latency_ms=latency,
+        endpoint=endpoint_name,
+    )
+    if content_type == "text/csv":
+        invocation.predictions()  # an answer that is not one number per line is this call's error, said now
+    return invocation
