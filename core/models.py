@@ -236,6 +236,7 @@ class ModelVersion:
     model_sha256: str | None = None
     execution_arn: str | None = None
     parameters: dict[str, str] = field(default_factory=dict)
+    unavailable: str | None = None  # why only the listing's fields are known ("details unavailable: ...")
 
     def to_aws(self) -> dict[str, Any]:
         record: dict[str, Any] = {

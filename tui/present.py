@@ -156,7 +156,8 @@ def passes(version: ModelVersion, threshold: float | None) -> bool | None:
 
 def r2_cell(version: ModelVersion, threshold: float | None) -> Text:
     if version.metrics is None:
-        return Text("-", style="dim")
+        # A version whose details could not be read is asked again on the next poll.
+        return Text("retrying", style="yellow") if version.unavailable else Text("-", style="dim")
     verdict = passes(version, threshold)
     text = Text(f"{version.metrics.r2:.4f}")
     if verdict is True:
@@ -219,6 +220,8 @@ def version_detail(version: ModelVersion, champion: ModelVersion | None) -> Text
     text.append_text(status_text(version.approval_status))
     run = version.execution_arn.rsplit("/", 1)[-1] if version.execution_arn else "-"
     text.append(f"  created {short_time(version.created)} by run {run}\n")
+    if version.unavailable:
+        text.append(f"{version.unavailable}\n", style="yellow")
     if version.approval_description:
         text.append("ApprovalDescription: ", style="bold")
         text.append(f"{version.approval_description}\n")

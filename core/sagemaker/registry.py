@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -9,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from core import arns
-from core.errors import UserError
+from core.errors import UserError, reason
 from core.models import ApprovalStatus, Metrics, ModelVersion
 from core.sagemaker import s3
 from core.sagemaker.answers import status_of
@@ -37,6 +38,7 @@ class SageMakerRegistry:
         self._described: dict[str, dict[str, Any]] = {}
         self._execution_parameters: dict[str, dict[str, str]] = {}
         self._metrics_seen: dict[str, Metrics] = {}
+        self._unavailable: dict[str, str] = {}  # versions whose last DescribeModelPackage failed, and why
 
     def versions(self, status: ApprovalStatus | None = None) -> list[ModelVersion]:
         args: dict[str, Any] = {
@@ -59,8 +61,8 @@ class SageMakerRegistry:
             or self._described[s["ModelPackageArn"]].get("ModelApprovalStatus") != s.get("ModelApprovalStatus")
         ]
         with ThreadPoolExecutor(max_workers=8) as pool:
-            list(pool.map(self._describe, stale))
-        versions = [self._version(self._described[s["ModelPackageArn"]]) for s in summaries]
+            list(pool.map(self._try_describe, stale))
+        versions = [self._listed(s) for s in summaries]
         return sorted(versions, key=lambda v: v.version, reverse=True)
 
     def get(self, arn: str) -> ModelVersion:
@@ -72,6 +74,28 @@ class SageMakerRegistry:
             package = self.clients.sagemaker.describe_model_package(ModelPackageName=arn)
         self._described[arn] = package
         return package
+
+    def _try_describe(self, arn: str) -> None:
+        """Describe one version; a failure marks that version instead of failing the whole listing."""
+        try:
+            self._describe(arn)
+            self._unavailable.pop(arn, None)
+        except UserError as exc:
+            self._unavailable[arn] = reason(exc)
+
+    def _listed(self, summary: dict[str, Any]) -> ModelVersion:
+        """A listed version: as described, or, when describing it failed, as listed (and described again on
+        the next listing, since no description with this approval is kept)."""
+        arn = summary["ModelPackageArn"]
+        described = self._described.get(arn)
+        why = self._unavailable.get(arn)
+        # Described just now, or earlier with the approval the listing still shows: the description holds.
+        if described is not None and (
+            why is None or described.get("ModelApprovalStatus") == summary.get("ModelApprovalStatus")
+        ):
+            return self._version(described)
+        version = self._version({**(described or {}), **summary})
+        return dataclasses.replace(version, unavailable=f"details unavailable: {why or 'not described'}, retrying")
 
     def _version(self, package: dict[str, Any]) -> ModelVersion:
         containers = package.get("InferenceSpecification", {}).get("Containers", [{}])

@@ -286,7 +286,7 @@ def test_a_version_without_approval_or_number_and_with_odd_metrics_is_read(aws: 
     aws.s3.add_response("get_object", {"Body": body('{"regression_metrics": {"r2_score": {}, "mse": []}}')})
     [version] = aws.backend.list_versions()
     assert (version.arn, version.version, str(version.approval_status)) == (arn, 0, "Unknown")
-    assert version.metrics is None
+    assert version.metrics is None and version.unavailable is None
 
 
 def test_an_endpoint_in_a_status_added_later_without_a_config_is_listed(aws: Stubbed) -> None:

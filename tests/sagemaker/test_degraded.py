@@ -1,4 +1,7 @@
-"""An answer that is not numbers is a sentence, on moto's server, as the user would meet it."""
+"""One failing detail call degrades its row, never the listing; an answer that is not numbers is a sentence.
+
+On moto's server, as the user would meet them.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from core.sagemaker.aws import make_clients, make_session
-from tests.aws import BUCKET, REGION, ROLE
+from tests.aws import BUCKET, REGION, ROLE, moto_sagemaker
 from tui.cli import main
 
 BASE = ["--backend", "sagemaker", "--role-arn", ROLE, "--bucket", BUCKET]
@@ -64,3 +67,39 @@ def test_invoke_says_an_answer_that_is_not_numbers_in_one_sentence(
         f"housing-tui: error: endpoint ep answered something that is not one number per line: {quoted}; "
         "check which model it serves with `housing-tui endpoints`\n"
     )
+
+
+def refuse_describing(monkeypatch: pytest.MonkeyPatch, arn: str) -> None:
+    """moto answers DescribeModelPackage for `arn` as SageMaker answers a role without the permission."""
+    from moto.sagemaker.exceptions import SagemakerClientError
+
+    class AccessDenied(SagemakerClientError):
+        code = "AccessDeniedException"
+
+    backend = type(moto_sagemaker())
+    described = backend.describe_model_package
+
+    def refuse(self, model_package_name: str):
+        if model_package_name == arn:
+            raise AccessDenied("not authorized to perform sagemaker:DescribeModelPackage")
+        return described(self, model_package_name)
+
+    monkeypatch.setattr(backend, "describe_model_package", refuse)
+
+
+# moto warns that SageMaker's model has no AccessDeniedException shape (AWS answers it for every service).
+@pytest.mark.filterwarnings("ignore:Exception\\(AccessDenied\\)")
+def test_a_version_that_cannot_be_described_is_listed_from_the_listing(
+    sagemaker_backend, simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.sagemaker.test_backend import _package
+
+    first, second = _package(sagemaker_backend.clients, "Approved"), _package(sagemaker_backend.clients, "Rejected")
+    refuse_describing(monkeypatch, second)
+    versions = {v.arn: v for v in sagemaker_backend.list_versions()}
+    assert list(versions) == [second, first]  # newest first, both listed
+    assert versions[first].unavailable is None and versions[first].model_data_url
+    assert str(versions[second].approval_status) == "Rejected" and versions[second].version == 2
+    assert versions[second].unavailable == "details unavailable: AccessDeniedException, retrying"
+    monkeypatch.undo()  # the next listing describes it again
+    assert all(v.unavailable is None for v in sagemaker_backend.list_versions())
