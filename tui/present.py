@@ -84,7 +84,8 @@ def gate_decision(execution: Execution, steps: Sequence[StepRun]) -> Text:
     return Text("passed", style="green")
 
 
-def run_row(execution: Execution, steps: Sequence[StepRun], now: float) -> list[object]:
+def run_row(execution: Execution, steps: Sequence[StepRun], now: float, unavailable: str | None = None) -> list[object]:
+    """One run; `unavailable` says why its steps could not be read (the Gate cell shows it instead)."""
     gate = gate_of(steps)
     return [
         status_text(execution.status),
@@ -92,7 +93,7 @@ def run_row(execution: Execution, steps: Sequence[StepRun], now: float) -> list[
         duration(run_duration(execution, now)),
         execution.parameters.get("R2Threshold", "-"),
         number(gate.conditions[0].left if gate else None),
-        gate_decision(execution, steps),
+        Text(unavailable, style="yellow") if unavailable else gate_decision(execution, steps),
         Text(execution.execution_id, style="dim"),
     ]
 

@@ -1,6 +1,7 @@
 """One failing detail call degrades its row, never the listing; an answer that is not numbers is a sentence.
 
-On moto's server, as the user would meet them.
+On moto's server, as the user would meet them: moto lacks ListPipelineExecutionSteps and answers it with a
+500 HTML page, which is what a proxy or an outage looks like too.
 """
 
 from __future__ import annotations
@@ -12,11 +13,50 @@ from pathlib import Path
 
 import pytest
 
+from core import spec
 from core.sagemaker.aws import make_clients, make_session
 from tests.aws import BUCKET, REGION, ROLE, moto_sagemaker
 from tui.cli import main
 
 BASE = ["--backend", "sagemaker", "--role-arn", ROLE, "--bucket", BUCKET]
+
+
+@pytest.fixture
+def one_attempt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI's clients try once: moto's 500 would otherwise be retried with back-off for a minute."""
+    monkeypatch.setattr("core.sagemaker.aws.RETRIES", {"max_attempts": 1, "mode": "standard"})
+
+
+def _execution() -> str:
+    sm = make_clients(make_session(REGION)).sagemaker
+    definition = {
+        "Version": "2020-12-01",
+        "Parameters": [{"Name": "R2Threshold", "Type": "Float", "DefaultValue": 0.6}],
+    }
+    sm.create_pipeline(PipelineName=spec.PIPELINE_NAME, PipelineDefinition=json.dumps(definition), RoleArn=ROLE)
+    return sm.start_pipeline_execution(PipelineName=spec.PIPELINE_NAME)["PipelineExecutionArn"]
+
+
+def test_executions_lists_a_run_whose_steps_moto_cannot_answer(
+    aws: str, one_attempt: None, capsys, tmp_path: Path
+) -> None:
+    arn = _execution()
+    code = main([*BASE, "--home", str(tmp_path), "executions"])
+    out, err = capsys.readouterr()
+    assert code == 0 and err == ""
+    [row] = [line for line in out.splitlines() if arn.rsplit("/", 1)[-1] in line]
+    assert row.split()[1] == "Succeeded" and row.rstrip().endswith("unavailable (HTTP 500)")
+    assert "<" not in out
+
+
+def test_steps_of_that_run_are_one_line_of_status(aws: str, one_attempt: None, capsys, tmp_path: Path) -> None:
+    arn = _execution()
+    assert main([*BASE, "--home", str(tmp_path), "steps", arn]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(
+        "housing-tui: error: sagemaker:ListPipelineExecutionSteps failed with HTTP 500: Internal Server Error"
+    )
+    assert err.count("\n") == 1 and "<" not in err and len(err) < 320
 
 
 def _endpoint(name: str) -> None:
