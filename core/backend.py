@@ -6,6 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from core import spec
+from core.errors import UserError, one_line
 from core.models import ApprovalStatus, Endpoint, Execution, Invocation, ModelVersion, StepRun
 from core.spec import RunParameters
 
@@ -34,7 +36,16 @@ class TestRows:
             if len(actuals) >= limit:
                 break
             if line.strip():
-                values = [float(v) for v in line.split(",")]
+                try:
+                    values = [float(v) for v in line.split(",")]
+                except ValueError:
+                    values = []
+                if len(values) != 1 + len(spec.FEATURES):
+                    shown = one_line(line, 60)
+                    raise UserError(
+                        f"the test split has a row that is not {1 + len(spec.FEATURES)} numbers "
+                        f"({repr(shown) if shown else 'a line of markup'}); start a new run to write it again"
+                    )
                 actuals.append(values[0])
                 features.append(values[1:])
         return cls(features, actuals)

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from core.errors import UserError, one_line
+
 # The one key under which `--json` output carries what is not in the AWS operation's output shape.
 OURS = "HousingTui"
 
@@ -259,6 +261,7 @@ class ModelVersion:
     model_sha256: str | None = None
     execution_arn: str | None = None
     parameters: dict[str, str] = field(default_factory=dict)
+    unavailable: str | None = None  # why only the listing's fields are known ("details unavailable: ...")
 
     def to_summary(self) -> dict[str, Any]:
         """A ModelPackageSummary, as ListModelPackages lists it; the rest of DescribeModelPackage's answer
@@ -284,6 +287,8 @@ class ModelVersion:
             ours["ModelSha256"] = self.model_sha256
         if self.parameters:
             ours["TrainingParameters"] = dict(self.parameters)
+        if self.unavailable:
+            ours["Unavailable"] = self.unavailable
         record[OURS] = ours
         return record
 
@@ -357,7 +362,19 @@ class Invocation:
     body: bytes
     content_type: str
     latency_ms: float
+    endpoint: str = ""  # the endpoint's name, for the sentence about an answer that is not numbers
 
     def predictions(self) -> list[float]:
-        """The CSV answer as numbers, one per line."""
-        return [float(line) for line in self.body.decode().split() if line.strip()]
+        """The CSV answer as numbers, one per line; anything else is a UserError that quotes its start."""
+        try:
+            numbers = [float(line) for line in self.body.decode().splitlines() if line.strip()]
+        except ValueError:  # UnicodeDecodeError included
+            numbers = []
+        if not numbers:
+            who = f"endpoint {self.endpoint}" if self.endpoint else "the endpoint"
+            said = one_line(self.body.decode(errors="replace"), 60)
+            raise UserError(
+                f"{who} answered something that is not one number per line: {said!r}; "
+                "check which model it serves with `housing-tui endpoints`"
+            )
+        return numbers

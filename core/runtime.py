@@ -6,13 +6,14 @@ the route, /endpoints/NAME/invocations) that it takes on AWS.
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any
 
-from core.errors import UserError
+from core.errors import UserError, one_line
 from core.models import Invocation
 from core.serverless import MAX_PAYLOAD_BYTES
+
+SAID_LIMIT = 200  # what the container said, quoted within a sentence that stays under 300 characters
 
 
 class EndpointError(UserError):
@@ -40,14 +41,6 @@ def local_runtime_client(url: str, timeout: float = DEFAULT_INVOKE_TIMEOUT) -> A
     )
 
 
-def _plain(text: str, limit: int = 300) -> str:
-    """A container's answer as one line: an HTML error page (Flask's 500) reduced to its words."""
-    if "<" in text and ">" in text:
-        text = re.sub(r"<title>.*?</title>|<[^>]*>", " ", text, flags=re.IGNORECASE | re.DOTALL)
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def _error_message(endpoint_name: str, error: Any) -> str:
     response = getattr(error, "response", {}) or {}
     details = response.get("Error", {})
@@ -55,7 +48,7 @@ def _error_message(endpoint_name: str, error: Any) -> str:
     if details.get("Code") == "ModelError":
         # The container answered with an error; SageMaker Runtime passes its status and body along.
         original = response.get("OriginalStatusCode")
-        said = _plain(response.get("OriginalMessage") or details.get("Message") or "")
+        said = one_line(response.get("OriginalMessage") or details.get("Message") or "", SAID_LIMIT)
         if isinstance(original, int) and original >= 500:
             return f"endpoint {endpoint_name}'s model failed on the request ({original}): {said}"
         return f"endpoint {endpoint_name} refused the rows ({original or status}): {said}"
@@ -64,7 +57,7 @@ def _error_message(endpoint_name: str, error: Any) -> str:
         # A plain-text body (the local server's sentence) is not parsed by botocore's JSON error parser.
         body = response.get("Body") or b""
         message = body.decode(errors="replace") if isinstance(body, bytes) else str(body)
-    shown = _plain(message) or details.get("Code", "error")
+    shown = one_line(message, SAID_LIMIT) or details.get("Code", "error")
     return f"endpoint {endpoint_name} refused the request: {shown} (HTTP {status or details.get('Code')})"
 
 
@@ -82,10 +75,21 @@ def invoke(client: Any, endpoint_name: str, body: bytes, content_type: str = "te
         )
         answer = response["Body"].read()
     except ClientError as exc:
-        raise EndpointError(_error_message(endpoint_name, exc)) from None
+        error = EndpointError(_error_message(endpoint_name, exc))
+        error.code = exc.response.get("Error", {}).get("Code") or None
+        raise error from None
     except BotoCoreError as exc:
         raise EndpointError(
-            f"endpoint {endpoint_name} did not answer ({exc}); `housing-tui endpoints` shows its status"
+            f"endpoint {endpoint_name} did not answer ({one_line(str(exc), SAID_LIMIT)}); "
+            "`housing-tui endpoints` shows its status"
         ) from None
     latency = (time.perf_counter() - started) * 1000
-    return Invocation(body=answer, content_type=response.get("ContentType", content_type), latency_ms=latency)
+    invocation = Invocation(
+        body=answer,
+        content_type=response.get("ContentType") or content_type,
+        latency_ms=latency,
+        endpoint=endpoint_name,
+    )
+    if content_type == "text/csv":
+        invocation.predictions()  # an answer that is not one number per line is this call's error, said now
+    return invocation

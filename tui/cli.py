@@ -16,7 +16,7 @@ from typing import Any
 
 from core import serverless, spec
 from core.backend import Backend
-from core.errors import UserError
+from core.errors import UserError, reason
 from core.models import OURS, ApprovalStatus, EndpointStatus, Execution, ExecutionStatus, StepRun
 from core.runtime import DEFAULT_INVOKE_TIMEOUT
 from core.settings import Settings
@@ -278,10 +278,13 @@ def cmd_executions(backend: Backend, args: argparse.Namespace) -> int:
         return EXIT_OK
     rows = []
     for execution in executions:
-        steps = backend.list_steps(execution.arn)
+        try:
+            steps, missing = backend.list_steps(execution.arn), None
+        except UserError as exc:  # one run's steps failing leaves its cell saying so, not the table unprinted
+            steps, missing = [], f"unavailable ({reason(exc)})"
         gate = next((s.gate for s in steps if s.gate is not None), None)
         r2 = gate.conditions[0].left if gate else None
-        decision = "-" if gate is None else ("registered" if gate.passed else "not registered")
+        decision = missing or ("-" if gate is None else ("registered" if gate.passed else "not registered"))
         ended = None if execution.status.is_active else execution.last_modified
         rows.append(
             [

@@ -38,12 +38,18 @@ class RunsLoaded(Message):
         steps: dict[str, list[StepRun]],
         log_request: LogRequest | None,
         log: LogChunk | None,
+        unavailable: dict[str, str] | None = None,
+        log_error: str | None = None,
     ) -> None:
         super().__init__()
         self.executions = executions
         self.steps = steps  # only for the executions that were not settled yet
         self.log_request = log_request
         self.log = log
+        # Runs whose steps could not be read this time, and why ("steps unavailable: ThrottlingException,
+        # retrying"); the log's failure likewise. The rest of the answer stands.
+        self.unavailable = unavailable or {}
+        self.log_error = log_error
 
 
 class RunStarted(Message):

@@ -84,7 +84,8 @@ def gate_decision(execution: Execution, steps: Sequence[StepRun]) -> Text:
     return Text("passed", style="green")
 
 
-def run_row(execution: Execution, steps: Sequence[StepRun], now: float) -> list[object]:
+def run_row(execution: Execution, steps: Sequence[StepRun], now: float, unavailable: str | None = None) -> list[object]:
+    """One run; `unavailable` says why its steps could not be read (the Gate cell shows it instead)."""
     gate = gate_of(steps)
     return [
         status_text(execution.status),
@@ -92,7 +93,7 @@ def run_row(execution: Execution, steps: Sequence[StepRun], now: float) -> list[
         duration(run_duration(execution, now)),
         execution.parameters.get("R2Threshold", "-"),
         number(gate.conditions[0].left if gate else None),
-        gate_decision(execution, steps),
+        Text(unavailable, style="yellow") if unavailable else gate_decision(execution, steps),
         Text(execution.execution_id, style="dim"),
     ]
 
@@ -156,7 +157,8 @@ def passes(version: ModelVersion, threshold: float | None) -> bool | None:
 
 def r2_cell(version: ModelVersion, threshold: float | None) -> Text:
     if version.metrics is None:
-        return Text("-", style="dim")
+        # A version whose details could not be read is asked again on the next poll.
+        return Text("retrying", style="yellow") if version.unavailable else Text("-", style="dim")
     verdict = passes(version, threshold)
     text = Text(f"{version.metrics.r2:.4f}")
     if verdict is True:
@@ -219,6 +221,8 @@ def version_detail(version: ModelVersion, champion: ModelVersion | None) -> Text
     text.append_text(status_text(version.approval_status))
     run = version.execution_arn.rsplit("/", 1)[-1] if version.execution_arn else "-"
     text.append(f"  created {short_time(version.created)} by run {run}\n")
+    if version.unavailable:
+        text.append(f"{version.unavailable}\n", style="yellow")
     if version.approval_description:
         text.append("ApprovalDescription: ", style="bold")
         text.append(f"{version.approval_description}\n")

@@ -8,13 +8,14 @@ credential chains. We never set an endpoint, and set retries only where the user
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from core.errors import NotFound, UserError
+from core.errors import NotFound, UserError, one_line
 
 # Without a setting of the user's: standard retry mode (botocore's default, exponential backoff with jitter
 # on throttling and transient errors) with 8 attempts in all instead of its 3, since a live view polls.
@@ -101,9 +102,45 @@ def _says_missing(message: str) -> bool:
     return any(words in text for words in ("not exist", "not found", "could not find", "cannot find"))
 
 
+# The services the backend calls, searched in this order for the one an operation belongs to.
+SERVICES = ("s3", "logs", "sagemaker-runtime", "sts", "sagemaker")
+MESSAGE_LIMIT = 160  # what AWS said, quoted inside our sentence
+
+
+@functools.cache
+def _service_models() -> Any:
+    import botocore.session
+
+    return botocore.session.get_session()  # loads each service's model once, on the first error that needs it
+
+
+@functools.cache
+def service_of(operation: str, declared: str) -> str:
+    """The IAM prefix of the service `operation` belongs to. A block declared "sagemaker" may make S3 calls
+    (the SDK uploads code while it builds the pipeline): their errors must name s3, or the fix is wrong."""
+    from botocore.exceptions import UnknownServiceError
+
+    for name in dict.fromkeys((declared, *SERVICES)):
+        try:
+            model = _service_models().get_service_model(name)
+        except UnknownServiceError:
+            continue
+        if operation in model.operation_names:
+            return model.signing_name  # sagemaker-runtime's InvokeEndpoint is sagemaker:InvokeEndpoint in IAM
+    return declared
+
+
 def _action(error: Any, service: str) -> str:
-    operation = getattr(error, "operation_name", None) or "the request"
-    return f"{service}:{operation}"
+    operation = getattr(error, "operation_name", None)
+    if not operation:
+        return f"{service}:the request"
+    return f"{service_of(operation, service)}:{operation}"
+
+
+def _fail(kind: type[UserError], message: str, code: str) -> UserError:
+    error = kind(message)
+    error.code = code
+    return error
 
 
 @contextmanager
@@ -120,20 +157,43 @@ def aws_errors(service: str = "sagemaker", who: str | None = None, missing: str 
         ) from None
     except (bx.EndpointConnectionError, bx.ConnectTimeoutError) as exc:
         raise UserError(
-            f"cannot reach {service} ({exc}); check the region and the network (or AWS_ENDPOINT_URL)"
+            f"cannot reach {service} ({one_line(str(exc), MESSAGE_LIMIT)}); check the region and the network "
+            "(or AWS_ENDPOINT_URL)"
         ) from None
     except bx.ClientError as exc:
         error = exc.response.get("Error", {})
         code = str(error.get("Code", ""))
-        message = str(error.get("Message", "")).rstrip(".")
+        said = str(error.get("Message", "")).strip().rstrip(".")
+        message = one_line(said, MESSAGE_LIMIT)
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        # A code that is only the HTTP status (an error page from a proxy or a stand-in) is no name to show.
+        named = code if code and not code.isdigit() else None
+        label = named or f"HTTP {status or code or 'error'}"
         action = _action(exc, service)
         if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "403"):
             subject = f" for {who}" if who else ""
-            raise UserError(f"AccessDenied on {action}{subject}: add {action} to its IAM policy") from None
+            raise _fail(
+                UserError, f"AccessDenied on {action}{subject}: add {action} to its IAM policy", label
+            ) from None
         if code in ("ThrottlingException", "Throttling", "TooManyRequestsException", "SlowDown"):
-            raise UserError(f"AWS is throttling {action} even after retries; wait a minute and try again") from None
+            raise _fail(
+                UserError, f"AWS is throttling {action} even after retries; wait a minute and try again", label
+            ) from None
         if code in ("ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException"):
-            raise UserError(f"the AWS credentials were refused ({code}): refresh them and try again") from None
+            raise _fail(
+                UserError, f"the AWS credentials were refused ({code}): refresh them and try again", label
+            ) from None
         if missing and code in NOT_FOUND_CODES and (code != "ValidationException" or _says_missing(message)):
-            raise NotFound(missing) from None
-        raise UserError(f"{action} failed: {message or code}") from None
+            raise _fail(NotFound, missing, label) from None
+        if message and message == " ".join(said.split()):
+            raise _fail(UserError, f"{action} failed: {message}", label) from None
+        # An error page or a message of pages: the status, the code if there is one, and the gist in one line.
+        gist = f": {message}" if message else "; try again, and check the settings with `housing-tui doctor`"
+        raise _fail(
+            UserError, f"{action} failed with HTTP {status or '?'}{f' ({named})' if named else ''}{gist}", label
+        ) from None
+    except bx.BotoCoreError as exc:
+        # E.g. a paginator handed the same token twice, an answer that could not be parsed, a read timeout.
+        raise UserError(
+            f"a {service} call did not complete ({one_line(str(exc), MESSAGE_LIMIT)}); try again in a minute"
+        ) from None

@@ -37,7 +37,10 @@ class SageMakerBackend(RegistryAndEndpoints):
     @cached_property
     def account(self) -> str:
         with aws_errors("sts"):
-            return self.clients.sts.get_caller_identity()["Account"]
+            account = self.clients.sts.get_caller_identity().get("Account")
+        if not account:
+            raise UserError("STS did not say which AWS account the credentials are for; set bucket in [sagemaker]")
+        return account
 
     @cached_property
     def bucket(self) -> str:

@@ -8,9 +8,10 @@ import time
 from typing import Any
 
 from core import serverless
-from core.errors import NotFound, UserError
+from core.errors import NotFound, UserError, one_line
 from core.models import Endpoint, EndpointStatus, Invocation
 from core.runtime import invoke
+from core.sagemaker.answers import status_of
 from core.sagemaker.aws import Clients, aws_errors
 from core.sagemaker.registry import SageMakerRegistry
 
@@ -157,7 +158,7 @@ class SageMakerEndpoints:
     ) -> Invocation:
         endpoint = self.get(name)
         if endpoint.status not in (EndpointStatus.IN_SERVICE, EndpointStatus.UPDATING):
-            why = f": {endpoint.failure_reason}" if endpoint.failure_reason else ""
+            why = f": {one_line(endpoint.failure_reason, 120)}" if endpoint.failure_reason else ""
             raise UserError(f"endpoint {name} is {endpoint.status}{why}; it takes requests once InService")
         runtime = self.clients.runtime
         if timeout is not None and timeout != runtime.meta.config.read_timeout:
@@ -184,7 +185,11 @@ class SageMakerEndpoints:
             return None
 
     def _endpoint(self, described: dict[str, Any]) -> Endpoint:
-        config = self._config(described["EndpointConfigName"]) or {}
+        config_name = described.get("EndpointConfigName")
+        try:
+            config = (self._config(config_name) if config_name else None) or {}
+        except UserError:
+            config = {}  # shown without its model and size rather than not at all; read again next time
         variant = (config.get("ProductionVariants") or [{}])[0]
         serverless_config = variant.get("ServerlessConfig", {})
         current = (described.get("ProductionVariants") or [{}])[0].get("CurrentServerlessConfig", serverless_config)
@@ -194,12 +199,12 @@ class SageMakerEndpoints:
                 with aws_errors(missing="gone"):
                     model = self.clients.sagemaker.describe_model(ModelName=variant["ModelName"])
                 package = model.get("PrimaryContainer", {}).get("ModelPackageName", "")
-            except NotFound:
+            except UserError:  # gone, or not readable now: the endpoint is still listed
                 package = ""
         return Endpoint(
             name=described["EndpointName"],
             arn=described["EndpointArn"],
-            status=STATUS.get(described["EndpointStatus"], EndpointStatus.FAILED),
+            status=STATUS.get(described["EndpointStatus"]) or status_of(EndpointStatus, described["EndpointStatus"]),
             model_package_arn=package,
             created=described["CreationTime"].timestamp(),
             last_modified=described["LastModifiedTime"].timestamp(),

@@ -15,6 +15,7 @@ from core.errors import NotFound, UserError
 from core.inputs import BUNDLED_DATA, check_input_file
 from core.models import ConditionResult, Execution, ExecutionStatus, GateOutcome, StepRun, StepStatus
 from core.sagemaker import s3
+from core.sagemaker.answers import finite, status_of
 from core.sagemaker.aws import Clients, aws_errors
 from core.sagemaker.config import SageMakerSettings
 from core.sagemaker.steps import display_names, fold
@@ -30,6 +31,14 @@ def _failure_reason(record: dict[str, Any]) -> str | None:
 
 def _time(value: Any) -> float | None:
     return value.timestamp() if value is not None else None
+
+
+def _r2(report: dict[str, Any]) -> float | None:
+    """The r2 of an evaluation.json, or None if the document has no number there."""
+    try:
+        return finite(spec.json_get(report, spec.R2_JSON_PATH))
+    except KeyError:
+        return None
 
 
 class SageMakerRuns:
@@ -148,25 +157,31 @@ class SageMakerRuns:
             for page in paginator.paginate(
                 PipelineName=self.settings.pipeline_name, SortBy="CreationTime", SortOrder="Descending"
             ):
-                summaries.extend(page["PipelineExecutionSummaries"])
-        executions = [self._execution(s) for s in summaries]
+                summaries.extend(page.get("PipelineExecutionSummaries", []))
+        # A summary without an ARN names no execution anyone could open: it is left out.
+        executions = [self._execution(s) for s in summaries if s.get("PipelineExecutionArn")]
         # Newest first whatever order the pages came in (the API's sort is a request, not a promise).
         return sorted(executions, key=lambda e: e.created, reverse=True)
 
     def get(self, arn: str) -> Execution:
         with aws_errors(missing=f"no execution {arn}; `housing-tui executions` lists them"):
-            return self._execution(self.clients.sagemaker.describe_pipeline_execution(PipelineExecutionArn=arn))
+            described = self.clients.sagemaker.describe_pipeline_execution(PipelineExecutionArn=arn)
+        return self._execution({**described, "PipelineExecutionArn": arn})  # the one asked about, whatever it says
 
     def _execution(self, record: dict[str, Any]) -> Execution:
         arn = record["PipelineExecutionArn"]
         created = _time(record.get("CreationTime") or record.get("StartTime")) or 0.0
+        try:
+            parameters = self.parameters(arn)
+        except UserError:
+            parameters = {}  # one run's parameters failing must not hide the list; asked again next time
         return Execution(
             arn=arn,
             pipeline_name=self.settings.pipeline_name,
-            status=ExecutionStatus(record["PipelineExecutionStatus"]),
+            status=status_of(ExecutionStatus, record.get("PipelineExecutionStatus")),
             created=created,
             last_modified=_time(record.get("LastModifiedTime")) or created,
-            parameters=self.parameters(arn),
+            parameters=parameters,
             failure_reason=_failure_reason(record),
             display_name=record.get("PipelineExecutionDisplayName"),
         )
@@ -191,7 +206,7 @@ class SageMakerRuns:
                 if token:
                     args["NextToken"] = token
                 page = self.clients.sagemaker_extra.list_pipeline_execution_steps(**args)
-                records.extend(page["PipelineExecutionSteps"])
+                records.extend(page.get("PipelineExecutionSteps", []))
                 token = page.get("NextToken")
                 if not token:
                     return records
@@ -201,13 +216,13 @@ class SageMakerRuns:
         merged: dict[str, StepRun] = {}
         names = self.step_names()
         for record in records:
-            name = fold(record["StepName"], names)
+            name = fold(record.get("StepName", ""), names)
             if name is None:
                 continue
             metadata = record.get("Metadata", {})
             step = StepRun(
                 name=name,
-                status=StepStatus(record["StepStatus"]),
+                status=status_of(StepStatus, record.get("StepStatus")),
                 start_time=_time(record.get("StartTime")),
                 end_time=_time(record.get("EndTime")),
                 failure_reason=record.get("FailureReason"),
@@ -242,23 +257,27 @@ class SageMakerRuns:
         passed = str(metadata["Condition"].get("Outcome", "")).lower() == "true"
         report = self._evaluation(arn, records)
         values = self.parameters(arn)
-        if report is None:
-            return GateOutcome(
-                passed, (ConditionResult("threshold", float("nan"), None, passed, "evaluation.json unread"),)
+        r2 = None if report is None else _r2(report)
+        if r2 is None:
+            why = (
+                "evaluation.json unread" if report is None else f"evaluation.json has no number at {spec.R2_JSON_PATH}"
             )
-        r2 = float(spec.json_get(report, spec.R2_JSON_PATH))
-        threshold = float(values.get("R2Threshold", spec.PARAMETER_DEFAULTS["R2Threshold"]))
+            return GateOutcome(passed, (ConditionResult("threshold", float("nan"), None, passed, why),))
+        threshold = finite(values.get("R2Threshold", spec.PARAMETER_DEFAULTS["R2Threshold"]))
+        if threshold is None:
+            unread = ConditionResult("threshold", r2, None, passed, f"r2 {r2:.4f}, R2Threshold unreadable")
+            return GateOutcome(passed, (unread,))
         conditions = [ConditionResult("threshold", r2, threshold, r2 >= threshold)]
-        floor = float(values.get("ChampionR2Floor", spec.NO_CHAMPION_FLOOR))
+        floor = finite(values.get("ChampionR2Floor")) or spec.NO_CHAMPION_FLOOR
         if floor > spec.NO_CHAMPION_FLOOR / 2:
-            detail = f"champion r2 + {float(values.get('MinImprovement', 0)):.4f} = {floor:.4f}"
+            detail = f"champion r2 + {finite(values.get('MinImprovement')) or 0.0:.4f} = {floor:.4f}"
             conditions.append(ConditionResult("champion", r2, floor, r2 >= floor, detail))
         return GateOutcome(passed, tuple(conditions))
 
     def _job(self, records: list[dict[str, Any]], step: str) -> tuple[str, str] | None:
         """(kind, name) of the job behind a step, from the step's Metadata."""
         for record in records:
-            if record["StepName"] == step:
+            if record.get("StepName") == step:
                 for kind in ("ProcessingJob", "TrainingJob"):
                     job_arn = record.get("Metadata", {}).get(kind, {}).get("Arn")
                     if job_arn:
@@ -273,17 +292,19 @@ class SageMakerRuns:
             described = self.clients.sagemaker.describe_processing_job(ProcessingJobName=job[1])
         for item in described.get("ProcessingOutputConfig", {}).get("Outputs", []):
             if item.get("OutputName") == output:
-                return item["S3Output"]["S3Uri"]
+                return item.get("S3Output", {}).get("S3Uri")
         return None
 
     def _evaluation(self, arn: str, records: list[dict[str, Any]]) -> dict[str, Any] | None:
         """The run's evaluation.json; kept once read (it never changes), asked again while it is missing."""
         if arn not in self._evaluations:
             uri = self._output_uri(records, spec.EVALUATE, spec.PROPERTY_FILE_OUTPUT)
+            if uri is None:
+                return None  # Evaluate has not written it (yet)
             try:
                 with aws_errors("s3"):
                     report = s3.read_json(self.clients.s3, f"{uri.rstrip('/')}/{spec.PROPERTY_FILE_PATH}")
-            except (UserError, ValueError, AttributeError):
+            except UserError:
                 return None
             self._evaluations[arn] = report
         return self._evaluations[arn]
@@ -312,7 +333,7 @@ class SageMakerRuns:
             try:
                 paginator = self.clients.logs.get_paginator("filter_log_events")
                 for page in paginator.paginate(logGroupName=LOG_GROUPS[kind], logStreamNamePrefix=f"{name}/"):
-                    events.extend(e["message"] for e in page["events"])
+                    events.extend(e.get("message", "") for e in page.get("events", []))
             except self.clients.logs.exceptions.ResourceNotFoundException:
                 events = []  # the job has not written a log yet
         fresh = events[cursor:]

@@ -14,7 +14,7 @@ import pytest
 
 from core.models import OURS
 from tests.contract.test_contract import BODY, harness  # noqa: F401  (the fixture, for both backends)
-from tests.shapes import output_shape, shape_problems
+from tests.output_shapes import output_shape, shape_problems
 from tui import cli
 
 

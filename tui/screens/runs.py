@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import ClassVar
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -13,6 +14,7 @@ from textual.widgets import DataTable, Log, Static
 from textual.worker import get_current_worker
 
 from core import spec
+from core.errors import UserError, reason
 from core.models import Execution, StepRun
 from tui.commands import PaletteCommand
 from tui.messages import LogRequest, RunsLoaded, RunStarted, RunStopRequested
@@ -42,6 +44,8 @@ class RunsScreen(PlaceScreen):
         self.executions: list[Execution] = []
         self.steps: dict[str, list[StepRun]] = {}
         self.final: set[str] = set()  # executions that ended and whose steps were read after that
+        self.unavailable: dict[str, str] = {}  # runs whose steps the last poll could not read, and why
+        self.log_error: str | None = None  # why the last poll could not read the shown log
         self.selected_arn: str | None = None
         self.selected_step: str | None = None
         self.follow = True  # show the running step's log until the user picks a step
@@ -101,15 +105,32 @@ class RunsScreen(PlaceScreen):
     def fetch_runs(self, final: frozenset[str], request: LogRequest | None) -> None:
         backend = self.backend
         executions = backend.list_executions()
-        steps = {e.arn: backend.list_steps(e.arn) for e in executions if e.arn not in final}
-        log = backend.read_step_log(request.arn, request.step, request.cursor) if request else None
+        steps: dict[str, list[StepRun]] = {}
+        unavailable: dict[str, str] = {}
+        for execution in executions:
+            if execution.arn in final:
+                continue
+            try:
+                steps[execution.arn] = backend.list_steps(execution.arn)
+            except UserError as exc:
+                # One run's steps failing (throttled, refused) must not blank the list: its row says so, and
+                # without its steps the run is not final, so the next poll asks again.
+                unavailable[execution.arn] = f"steps unavailable: {reason(exc)}, retrying"
+        log, log_error = None, None
+        if request:
+            try:
+                log = backend.read_step_log(request.arn, request.step, request.cursor)
+            except UserError as exc:
+                log_error = f"unavailable: {reason(exc)}, retrying"
         if not get_current_worker().is_cancelled:
-            self.post_message(RunsLoaded(executions, steps, request, log))
+            self.post_message(RunsLoaded(executions, steps, request, log, unavailable, log_error))
 
     def on_runs_loaded(self, message: RunsLoaded) -> None:
         listed_active = {e.arn for e in message.executions if e.status.is_active}
         self.steps.update(message.steps)
         self.final |= {arn for arn in message.steps if arn not in listed_active}
+        self.unavailable = message.unavailable
+        self.log_error = message.log_error
         self.executions = message.executions
         if self.selected_arn not in {e.arn for e in self.executions}:
             self.selected_arn = self.executions[0].arn if self.executions else None
@@ -145,7 +166,10 @@ class RunsScreen(PlaceScreen):
     def _draw_runs(self) -> None:
         table = self.query_one("#runs", DataTable)
         now = self.housing.clock()
-        sync_rows(table, [(e.arn, run_row(e, self.steps.get(e.arn, []), now)) for e in self.executions])
+        rows = [
+            (e.arn, run_row(e, self.steps.get(e.arn, []), now, self.unavailable.get(e.arn))) for e in self.executions
+        ]
+        sync_rows(table, rows)
         if self.selected_arn and selected_key(table) != self.selected_arn:
             keys = [e.arn for e in self.executions]
             table.move_cursor(row=keys.index(self.selected_arn), animate=False)
@@ -164,7 +188,8 @@ class RunsScreen(PlaceScreen):
         steps = self.steps.get(execution.arn, [])
         table.border_title = f"Steps · {execution.execution_id} · {execution.status}"
         sync_rows(table, step_rows(execution, steps, self.housing.clock()))
-        outcome.update(outcome_line(execution, steps))
+        note = self.unavailable.get(execution.arn)
+        outcome.update(Text(note, style="yellow") if note else outcome_line(execution, steps))
         started = [s.name for s in steps]
         if self.follow or self.selected_step is None:
             running = next((s.name for s in steps if s.status.is_active), None)
@@ -179,7 +204,7 @@ class RunsScreen(PlaceScreen):
             log.border_title = "Log"
         else:
             log.border_title = f"Log · {self.selected_step} · " + (
-                "following the run" if self.follow else "f follows the run"
+                self.log_error or ("following the run" if self.follow else "f follows the run")
             )
 
     def _reset_log(self) -> None:
