@@ -248,7 +248,7 @@ class SageMakerRuns:
                 with aws_errors(missing="no pipeline yet"):
                     described = self.clients.sagemaker.describe_pipeline(PipelineName=self.settings.pipeline_name)
                 self._step_names = display_names(described.get("PipelineDefinition") or "{}")
-            except (UserError, ValueError):
+            except (UserError, ValueError, RecursionError):
                 return {}  # `fold` places the names by the definition's rule; asked again next time
         return self._step_names
 

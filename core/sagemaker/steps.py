@@ -14,14 +14,17 @@ from typing import Any
 from core import spec
 
 
-def _walk(steps: list[dict[str, Any]], branch: str | None) -> Iterator[tuple[dict[str, Any], str | None]]:
-    """Every step of a definition with the branch it sits in (None: the top level)."""
-    for step in steps:
+def _walk(steps: Any, branch: str | None) -> Iterator[tuple[dict[str, Any], str | None]]:
+    """Every step of a definition with the branch it sits in (None: the top level); what is not shaped
+    like a step (a definition read back from AWS may be anything) is passed over."""
+    for step in steps if isinstance(steps, list) else []:
+        if not isinstance(step, dict):
+            continue
         yield step, branch
         arguments = step.get("Arguments")
         if step.get("Type") == "Condition" and isinstance(arguments, dict):
             for key in ("IfSteps", "ElseSteps"):
-                yield from _walk(arguments.get(key) or [], f"{step.get('Name')}.{key}")
+                yield from _walk(arguments.get(key), f"{step.get('Name')}.{key}")
 
 
 def display_names(definition: str | dict[str, Any]) -> dict[str, str]:
@@ -32,7 +35,7 @@ def display_names(definition: str | dict[str, Any]) -> dict[str, str]:
     """
     data = json.loads(definition) if isinstance(definition, str) else definition
     folded: dict[str, str] = {}
-    for step, branch in _walk(data.get("Steps") or [], None):
+    for step, branch in _walk(data.get("Steps") if isinstance(data, dict) else None, None):
         name = step.get("Name")
         if not isinstance(name, str):
             continue

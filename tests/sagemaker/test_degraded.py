@@ -23,8 +23,9 @@ BASE = ["--backend", "sagemaker", "--role-arn", ROLE, "--bucket", BUCKET]
 
 @pytest.fixture
 def one_attempt(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The CLI's clients try once: moto's 500 would otherwise be retried with back-off for a minute."""
-    monkeypatch.setattr("core.sagemaker.aws.RETRIES", {"max_attempts": 1, "mode": "standard"})
+    """The CLI's clients try once, as a user's AWS_MAX_ATTEMPTS says: moto's 500 would otherwise be retried
+    with back-off for a minute."""
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
 
 
 def _execution() -> str:
