@@ -26,6 +26,8 @@ from tui.workers import Poller
 ACTIVE_POLL_SECONDS = 0.5
 IDLE_POLL_SECONDS = 2.0
 LOG_LINES = 5000
+# The newest runs shown: one page of SageMaker's list, so a poll costs one call however long the history.
+RUNS_SHOWN = 100
 
 
 class RunsScreen(PlaceScreen):
@@ -100,7 +102,7 @@ class RunsScreen(PlaceScreen):
     @work(thread=True, exclusive=True, group="runs-poll", name="refresh runs", exit_on_error=False)
     def fetch_runs(self, final: frozenset[str], request: LogRequest | None) -> None:
         backend = self.backend
-        executions = backend.list_executions()
+        executions = backend.list_executions(limit=RUNS_SHOWN)
         steps = {e.arn: backend.list_steps(e.arn) for e in executions if e.arn not in final}
         log = backend.read_step_log(request.arn, request.step, request.cursor) if request else None
         if not get_current_worker().is_cancelled:
@@ -150,7 +152,9 @@ class RunsScreen(PlaceScreen):
             keys = [e.arn for e in self.executions]
             table.move_cursor(row=keys.index(self.selected_arn), animate=False)
         active = sum(e.status.is_active for e in self.executions)
-        table.border_title = f"Runs · {len(self.executions)}" + (f" · {active} running" if active else "")
+        shown = len(self.executions)
+        count = f"newest {shown}" if shown >= RUNS_SHOWN else str(shown)  # older ones: `housing-tui executions`
+        table.border_title = f"Runs · {count}" + (f" · {active} running" if active else "")
 
     def _draw_steps(self) -> None:
         table = self.query_one("#steps", DataTable)
