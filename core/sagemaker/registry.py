@@ -4,15 +4,27 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from core import arns, spec
-from core.errors import UserError
+from core.errors import NotFound, UserError
 from core.models import ApprovalStatus, Metrics, ModelVersion
 from core.sagemaker import s3
 from core.sagemaker.aws import Clients, aws_errors
+from core.sagemaker.cache import RecordCache
+from core.sagemaker.listing import SweptListing
+
+# What the listing shows of a version that its description shows too: when one of them differs, the version
+# changed. ModelPackageSummary has no LastModifiedTime today; it is compared whenever the listing carries it.
+CHANGE_FIELDS = ("ModelApprovalStatus", "ModelPackageStatus", "ModelLifeCycle", "LastModifiedTime")
+PAGE_SIZE = 100  # the most ListModelPackages returns; its default is fewer
+
+
+def _differs(summary: dict[str, Any], package: dict[str, Any]) -> bool:
+    return any(summary[field] != package.get(field) for field in CHANGE_FIELDS if field in summary)
 
 
 class SageMakerRegistry:
@@ -23,30 +35,84 @@ class SageMakerRegistry:
         self._described: dict[str, dict[str, Any]] = {}
         self._execution_parameters: dict[str, dict[str, str]] = {}
         self._metrics_seen: dict[str, Metrics] = {}
+        self.records = RecordCache(cache_dir / "records")  # descriptions, for the next process
+        self._listing = SweptListing(self._page, "ModelPackageArn", self._still_there)
 
     def versions(self, status: ApprovalStatus | None = None) -> list[ModelVersion]:
+        # Unfiltered is what a live view polls: at most two calls, however many versions.
+        summaries = self._listing.refresh() if status is None else self._list_all(status)
+        # A version is described again only when the listing shows it changed; a description kept on disk
+        # by an earlier process counts, so a new process describes nothing that did not change either.
+        for summary in summaries:
+            if summary["ModelPackageArn"] not in self._described:
+                self._recall(summary)
+        stale = [s["ModelPackageArn"] for s in summaries if self._changed(s)]
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(self._describe, stale))
+        versions = [self._version(self._described[s["ModelPackageArn"]]) for s in summaries]
+        for arn in stale:
+            self._keep(arn)
+        return sorted(versions, key=lambda v: v.version, reverse=True)
+
+    def _page(self, token: str | None, status: ApprovalStatus | None = None) -> tuple[list[dict[str, Any]], str | None]:
         args: dict[str, Any] = {
             "ModelPackageGroupName": self.group,
             "SortBy": "CreationTime",
             "SortOrder": "Descending",
+            "MaxResults": PAGE_SIZE,
         }
         if status is not None:
             args["ModelApprovalStatus"] = str(status)
-        summaries: list[dict[str, Any]] = []
+        if token:
+            args["NextToken"] = token
         with aws_errors(missing=f"model package group {self.group} does not exist yet; a passing run creates it"):
-            for page in self.clients.sagemaker.get_paginator("list_model_packages").paginate(**args):
-                summaries.extend(page["ModelPackageSummaryList"])
-        # A version's description changes only with its approval, which the listing carries: describe a
-        # version again only when that changed, so a live view polls one call, not one per version.
-        stale = [
-            s["ModelPackageArn"]
-            for s in summaries
-            if self._described.get(s["ModelPackageArn"], {}).get("ModelApprovalStatus") != s.get("ModelApprovalStatus")
-        ]
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            list(pool.map(self._describe, stale))
-        versions = [self._version(self._described[s["ModelPackageArn"]]) for s in summaries]
-        return sorted(versions, key=lambda v: v.version, reverse=True)
+            page = self.clients.sagemaker.list_model_packages(**args)
+        return page["ModelPackageSummaryList"], page.get("NextToken")
+
+    def _list_all(self, status: ApprovalStatus) -> list[dict[str, Any]]:
+        summaries: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            page, token = self._page(token, status)
+            summaries.extend(page)
+            if not token:
+                return summaries
+
+    def _still_there(self, arns: Iterable[str]) -> set[str]:
+        """Of versions a sweep of the listing did not meet, those that still exist (the rest were deleted)."""
+        found: set[str] = set()
+        for arn in arns:
+            try:
+                self._describe(arn)
+                found.add(arn)
+            except NotFound:
+                self._described.pop(arn, None)
+                self.records.forget(arn)
+            except UserError:
+                found.add(arn)  # not known to be gone: kept until a later sweep knows better
+        return found
+
+    def _changed(self, summary: dict[str, Any]) -> bool:
+        described = self._described.get(summary["ModelPackageArn"])
+        return described is None or _differs(summary, described)
+
+    def _recall(self, summary: dict[str, Any]) -> None:
+        """Take the description an earlier process kept, unless the version changed since."""
+        kept = self.records.load(summary["ModelPackageArn"])
+        package = kept.get("package") if kept else None
+        if not isinstance(package, dict) or package.get("ModelPackageArn") != summary["ModelPackageArn"]:
+            return
+        if _differs(summary, package):
+            return
+        self._described[summary["ModelPackageArn"]] = package
+        execution = package.get("MetadataProperties", {}).get("GeneratedBy")
+        if execution and isinstance(kept.get("parameters"), dict):
+            self._execution_parameters.setdefault(execution, kept["parameters"])
+
+    def _keep(self, arn: str) -> None:
+        package = {k: v for k, v in self._described[arn].items() if k != "ResponseMetadata"}
+        execution = package.get("MetadataProperties", {}).get("GeneratedBy")
+        self.records.save(arn, {"package": package, "parameters": self._execution_parameters.get(execution or "")})
 
     def get(self, arn: str) -> ModelVersion:
         self._check_group(arn)
@@ -56,6 +122,7 @@ class SageMakerRegistry:
         with aws_errors(missing=f"no model package {arn}; `housing-tui versions` lists them"):
             package = self.clients.sagemaker.describe_model_package(ModelPackageName=arn)
         self._described[arn] = package
+        self._listing.patch(arn, package)  # fresher than the page it was listed on
         return package
 
     def _version(self, package: dict[str, Any]) -> ModelVersion:

@@ -13,12 +13,15 @@ from pathlib import Path
 
 import pytest
 
+from core.models import ApprovalStatus
+from core.sagemaker import registry as registry_module
 from core.sagemaker.backend import SageMakerBackend
 from core.sagemaker.config import SageMakerSettings
 from tests.aws import BUCKET, REGION, ROLE, moto_execution, moto_sagemaker
 from tests.aws_calls import (
     CallCounter,
     add_execution,
+    add_version,
     create_pipeline,
     put_evaluation,
 )
@@ -161,3 +164,76 @@ def test_cache_files_stay_private(open_backend, runs, tmp_path: Path) -> None:
     poll(open_backend())
     folders = {f.parent for f in cache_files(tmp_path / "cache")}
     assert folders and all(stat.S_IMODE(d.stat().st_mode) == 0o700 for d in folders)
+
+
+def test_a_version_is_described_again_only_when_the_listing_shows_it_changed(
+    open_backend, sagemaker_clients, counter
+) -> None:
+    put_evaluation(sagemaker_clients)
+    arns = [add_version(sagemaker_clients) for _ in range(3)]
+    backend = open_backend()
+    counter.take()
+    backend.list_versions()
+    assert counter.take() == Counter({"ListModelPackages": 1, "DescribeModelPackage": 3, "GetObject": 3})
+    backend.list_versions()
+    assert counter.take() == Counter({"ListModelPackages": 1})
+    # Approved from another terminal: the listing shows the new status, so that version alone is described.
+    sagemaker_clients.sagemaker.update_model_package(ModelPackageArn=arns[0], ModelApprovalStatus="Approved")
+    counter.take()  # the test's own call
+    versions = {v.arn: v for v in backend.list_versions()}
+    assert versions[arns[0]].approval_status is ApprovalStatus.APPROVED
+    assert counter.take() == Counter({"ListModelPackages": 1, "DescribeModelPackage": 1})
+    # Approved here: described once by the approval itself, not again by every later poll.
+    backend.set_approval(arns[1], ApprovalStatus.REJECTED)
+    backend.list_versions()
+    backend.list_versions()
+    assert counter.take() == Counter({"UpdateModelPackage": 1, "DescribeModelPackage": 1, "ListModelPackages": 2})
+
+
+def test_a_new_process_describes_only_the_versions_that_changed(
+    open_backend, sagemaker_clients, simulator, counter
+) -> None:
+    create_pipeline(sagemaker_clients)
+    put_evaluation(sagemaker_clients)
+    execution = add_execution(sagemaker_clients, simulator)
+    arns = [add_version(sagemaker_clients, generated_by=execution) for _ in range(3)]
+    counter.take()
+    first = open_backend().list_versions()
+    assert counter.take() == Counter({"ListModelPackages": 1, "DescribeModelPackage": 3, "GetObject": 3, PARAMETERS: 1})
+    assert open_backend().list_versions() == first
+    assert counter.take() == Counter({"ListModelPackages": 1})  # metrics and parameters came from disk too
+    sagemaker_clients.sagemaker.update_model_package(ModelPackageArn=arns[2], ModelApprovalStatus="Rejected")
+    counter.take()
+    versions = {v.arn: v for v in open_backend().list_versions()}
+    assert versions[arns[2]].approval_status is ApprovalStatus.REJECTED
+    assert versions[arns[2]].parameters["R2Threshold"] == "0.5"
+    assert counter.take() == Counter({"ListModelPackages": 1, "DescribeModelPackage": 1})
+
+
+def test_a_poll_of_a_long_registry_reads_two_pages_and_still_sees_every_change(
+    open_backend, sagemaker_clients, counter, monkeypatch
+) -> None:
+    monkeypatch.setattr(registry_module, "PAGE_SIZE", 2)  # 7 versions on 4 pages, as 400 would be
+    put_evaluation(sagemaker_clients)
+    arns = [add_version(sagemaker_clients) for _ in range(7)]
+    backend = open_backend()
+    counter.take()
+    assert len(backend.list_versions()) == 7
+    assert counter.take()["ListModelPackages"] == 4
+    oldest, second = arns[0], arns[1]
+    sagemaker_clients.sagemaker.update_model_package(ModelPackageArn=oldest, ModelApprovalStatus="Approved")
+    del moto_sagemaker().model_packages[second]  # deleted elsewhere (moto has no DeleteModelPackage)
+    counter.take()
+    seen, calls = [], []
+    for _ in range(3):  # the newest page, and one older page in turn
+        versions = {v.arn: v for v in backend.list_versions()}
+        seen.append((versions[oldest].approval_status, second in versions))
+        calls.append(counter.take())
+    # Six versions left: pages 2 and 3 are read by the first two polls. The approval shows when its page is
+    # read; the deleted version, which no page held, is confirmed gone with one describe as the sweep ends.
+    assert seen == [(ApprovalStatus.PENDING, True), (ApprovalStatus.APPROVED, False), (ApprovalStatus.APPROVED, False)]
+    assert calls == [
+        Counter({"ListModelPackages": 2}),
+        Counter({"ListModelPackages": 2, "DescribeModelPackage": 2}),  # the change, and the check
+        Counter({"ListModelPackages": 2}),  # a new sweep
+    ]
