@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from core.models import ApprovalStatus
+from core.models import ApprovalStatus, EndpointStatus
 from core.sagemaker import registry as registry_module
 from core.sagemaker.backend import SageMakerBackend
 from core.sagemaker.config import SageMakerSettings
@@ -237,3 +237,33 @@ def test_a_poll_of_a_long_registry_reads_two_pages_and_still_sees_every_change(
         Counter({"ListModelPackages": 2, "DescribeModelPackage": 2}),  # the change, and the check
         Counter({"ListModelPackages": 2}),  # a new sweep
     ]
+
+
+def test_an_idle_endpoint_poll_is_one_call(sagemaker_backend, sagemaker_clients, simulator, counter) -> None:
+    package = add_version(sagemaker_clients, approval="Approved")
+    sagemaker_backend.deploy(package, "ep", 2048, 5, wait=True)
+    counter.take()
+    sagemaker_backend.list_endpoints()
+    # Config and model were described by the deployment: this process knows them already.
+    assert counter.take() == Counter({"ListEndpoints": 1, "DescribeEndpoint": 1})
+    [endpoint] = sagemaker_backend.list_endpoints()
+    assert endpoint.model_package_arn == package and endpoint.status is EndpointStatus.IN_SERVICE
+    assert counter.take() == Counter({"ListEndpoints": 1})
+    moto_sagemaker().endpoints["ep"].endpoint_status = "Failed"
+    [endpoint] = sagemaker_backend.list_endpoints()
+    assert endpoint.status is EndpointStatus.FAILED
+    assert counter.take() == Counter({"ListEndpoints": 1, "DescribeEndpoint": 1})
+
+
+def test_a_new_process_describes_an_endpoint_its_config_and_model_once(
+    open_backend, sagemaker_backend, sagemaker_clients, simulator, counter
+) -> None:
+    package = add_version(sagemaker_clients, approval="Approved")
+    sagemaker_backend.deploy(package, "ep", 2048, 5, wait=True)
+    backend = open_backend()
+    counter.take()
+    backend.list_endpoints()
+    backend.list_endpoints()
+    assert counter.take() == Counter(
+        {"ListEndpoints": 2, "DescribeEndpoint": 1, "DescribeEndpointConfig": 1, "DescribeModel": 1}
+    )
