@@ -19,6 +19,7 @@ import json
 import os
 import re
 import secrets
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -95,3 +96,48 @@ class RecordCache:
         if path is not None:
             with contextlib.suppress(OSError):  # best effort, as save()
                 path.unlink(missing_ok=True)
+
+
+class KeptVersions:
+    """What a new process needs of a model package group's versions, in one record for the whole group.
+
+    A listing of 1,000 versions would otherwise open 1,000 files; the group's record is read once per process
+    and written once per listing that described anything. Entries are whatever the registry keeps per version.
+    """
+
+    def __init__(self, records: RecordCache) -> None:
+        self.records = records
+        self._group_arn: str | None = None
+        self._entries: dict[str, Any] | None = None
+        self._changed = False
+        self._lock = threading.Lock()  # two screens' workers may list versions at once
+
+    def get(self, package_arn: str) -> dict[str, Any] | None:
+        with self._lock:
+            entry = self._load(package_arn).get(package_arn)
+        return entry if isinstance(entry, dict) else None
+
+    def put(self, package_arn: str, entry: dict[str, Any]) -> None:
+        with self._lock:
+            self._load(package_arn)[package_arn] = entry
+            self._changed = True
+
+    def drop(self, package_arn: str) -> None:
+        with self._lock:
+            self._changed |= self._load(package_arn).pop(package_arn, None) is not None
+
+    def save(self) -> None:
+        with self._lock:
+            if not self._changed or self._group_arn is None or self._entries is None:
+                return
+            entries, self._changed = dict(self._entries), False
+        self.records.save(self._group_arn, {"versions": entries})
+
+    def _load(self, package_arn: str) -> dict[str, Any]:
+        if self._entries is None:
+            # arn:...:model-package/<group>/<version> belongs to arn:...:model-package-group/<group>
+            self._group_arn = package_arn.rsplit("/", 1)[0].replace(":model-package/", ":model-package-group/", 1)
+            kept = self.records.load(self._group_arn)
+            versions = kept.get("versions") if kept else None
+            self._entries = versions if isinstance(versions, dict) else {}
+        return self._entries

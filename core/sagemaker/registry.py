@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterable
@@ -14,7 +15,7 @@ from core.errors import NotFound, UserError
 from core.models import ApprovalStatus, Metrics, ModelVersion
 from core.sagemaker import s3
 from core.sagemaker.aws import Clients, aws_errors
-from core.sagemaker.cache import RecordCache
+from core.sagemaker.cache import KeptVersions, RecordCache
 from core.sagemaker.listing import SweptListing
 
 # What the listing shows of a version that its description shows too: when one of them differs, the version
@@ -35,7 +36,7 @@ class SageMakerRegistry:
         self._described: dict[str, dict[str, Any]] = {}
         self._execution_parameters: dict[str, dict[str, str]] = {}
         self._metrics_seen: dict[str, Metrics] = {}
-        self.records = RecordCache(cache_dir / "records")  # descriptions, for the next process
+        self.kept = KeptVersions(RecordCache(cache_dir / "records"))  # descriptions, for the next process
         self._listing = SweptListing(self._page, "ModelPackageArn", self._still_there)
 
     def versions(self, status: ApprovalStatus | None = None) -> list[ModelVersion]:
@@ -48,10 +49,15 @@ class SageMakerRegistry:
                 self._recall(summary)
         stale = [s["ModelPackageArn"] for s in summaries if self._changed(s)]
         with ThreadPoolExecutor(max_workers=8) as pool:
-            list(pool.map(self._describe, stale))
+            described = list(pool.map(self._describe, stale))
+            # What _version reads next, fetched side by side too: each one's metrics, each run's parameters.
+            list(pool.map(self._metrics, described))
+            runs = {p.get("MetadataProperties", {}).get("GeneratedBy") for p in described}
+            list(pool.map(self._parameters, sorted(r for r in runs if r and r not in self._execution_parameters)))
         versions = [self._version(self._described[s["ModelPackageArn"]]) for s in summaries]
         for arn in stale:
             self._keep(arn)
+        self.kept.save()
         return sorted(versions, key=lambda v: v.version, reverse=True)
 
     def _page(self, token: str | None, status: ApprovalStatus | None = None) -> tuple[list[dict[str, Any]], str | None]:
@@ -87,7 +93,7 @@ class SageMakerRegistry:
                 found.add(arn)
             except NotFound:
                 self._described.pop(arn, None)
-                self.records.forget(arn)
+                self.kept.drop(arn)
             except UserError:
                 found.add(arn)  # not known to be gone: kept until a later sweep knows better
         return found
@@ -97,22 +103,25 @@ class SageMakerRegistry:
         return described is None or _differs(summary, described)
 
     def _recall(self, summary: dict[str, Any]) -> None:
-        """Take the description an earlier process kept, unless the version changed since."""
-        kept = self.records.load(summary["ModelPackageArn"])
-        package = kept.get("package") if kept else None
-        if not isinstance(package, dict) or package.get("ModelPackageArn") != summary["ModelPackageArn"]:
+        """Take what an earlier process kept of a version, unless the version changed since."""
+        arn = summary["ModelPackageArn"]
+        kept = self.kept.get(arn) or {}
+        package = kept.get("package")
+        if not isinstance(package, dict) or package.get("ModelPackageArn") != arn or _differs(summary, package):
             return
-        if _differs(summary, package):
-            return
-        self._described[summary["ModelPackageArn"]] = package
+        self._described[arn] = package
         execution = package.get("MetadataProperties", {}).get("GeneratedBy")
         if execution and isinstance(kept.get("parameters"), dict):
             self._execution_parameters.setdefault(execution, kept["parameters"])
+        with contextlib.suppress(TypeError, KeyError, ValueError):  # no metrics kept, or a damaged report
+            self._metrics_seen.setdefault(arn, Metrics.from_report(kept["metrics"]))
 
     def _keep(self, arn: str) -> None:
         package = {k: v for k, v in self._described[arn].items() if k != "ResponseMetadata"}
         execution = package.get("MetadataProperties", {}).get("GeneratedBy")
-        self.records.save(arn, {"package": package, "parameters": self._execution_parameters.get(execution or "")})
+        metrics = self._metrics_seen.get(arn)
+        entry = {"package": package, "parameters": self._execution_parameters.get(execution or "")}
+        self.kept.put(arn, {**entry, "metrics": metrics.to_report() if metrics else None})
 
     def get(self, arn: str) -> ModelVersion:
         self._check_group(arn)

@@ -267,3 +267,17 @@ def test_a_new_process_describes_an_endpoint_its_config_and_model_once(
     assert counter.take() == Counter(
         {"ListEndpoints": 2, "DescribeEndpoint": 1, "DescribeEndpointConfig": 1, "DescribeModel": 1}
     )
+
+
+def test_a_damaged_group_record_is_ignored(open_backend, sagemaker_clients, counter, tmp_path: Path) -> None:
+    put_evaluation(sagemaker_clients)
+    for _ in range(2):
+        add_version(sagemaker_clients)
+    open_backend().list_versions()
+    [record] = (tmp_path / "cache").rglob("model-package-group/*.json")
+    record.write_text(record.read_text().replace('"package": {', '"package": [{', 1))
+    counter.take()
+    assert len(open_backend().list_versions()) == 2
+    assert counter.take()["DescribeModelPackage"] == 2
+    open_backend().list_versions()
+    assert counter.take() == Counter({"ListModelPackages": 1})
