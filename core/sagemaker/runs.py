@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -183,6 +184,11 @@ class SageMakerRuns:
             summaries = sorted(summaries, key=_started, reverse=True)[:limit]
         for summary in summaries:
             self._recall(summary)
+        # The parameters of runs not met before (a call each), side by side rather than one after another.
+        unmet = [s["PipelineExecutionArn"] for s in summaries if s["PipelineExecutionArn"] not in self._parameters]
+        if len(unmet) > 1:
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                list(pool.map(self.parameters, unmet))
         executions = [self._execution(s) for s in summaries]
         # Newest first whatever order the pages came in (the API's sort is a request, not a promise).
         return sorted(executions, key=lambda e: e.created, reverse=True)
