@@ -97,9 +97,14 @@ def add_execution(
     return arn
 
 
-def add_version(clients: Clients, generated_by: str | None = None, approval: str = "PendingManualApproval") -> str:
+def add_version(
+    clients: Clients, generated_by: str | None = None, approval: str = "PendingManualApproval", new_group: bool = True
+) -> str:
+    """A version of the group with the filled evaluation.json as its metrics; `new_group=False` skips the
+    check that the group exists (one call less per version when filling many)."""
     sm = clients.sagemaker
-    if not sm.list_model_package_groups(NameContains=spec.DEFAULT_GROUP)["ModelPackageGroupSummaryList"]:
+    groups = sm.list_model_package_groups(NameContains=spec.DEFAULT_GROUP) if new_group else None
+    if groups is not None and not groups["ModelPackageGroupSummaryList"]:
         sm.create_model_package_group(ModelPackageGroupName=spec.DEFAULT_GROUP)
     args: dict[str, Any] = {
         "ModelPackageGroupName": spec.DEFAULT_GROUP,
