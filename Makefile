@@ -32,6 +32,7 @@ bench: $(STAMP) container-venv
 	$(BIN)/python bench/pipeline.py --write
 	$(BIN)/python bench/tui.py --repeat 5 --versions 1000 --write
 	$(BIN)/python bench/parity.py --write
+	$(BIN)/python bench/sagemaker_calls.py --write
 
 bench-tui: $(STAMP)
 	$(BIN)/python bench/tui.py --repeat 5 --versions 1000 --write

@@ -62,8 +62,9 @@ class Backend(Protocol):
         """Start an execution; the backend fills in the champion when min_improvement is set."""
         ...
 
-    def list_executions(self) -> list[Execution]:
-        """Newest first."""
+    def list_executions(self, limit: int | None = None) -> list[Execution]:
+        """Newest first; with `limit`, only the newest `limit` (a view that shows the first rows need not
+        page through years of runs)."""
         ...
 
     def get_execution(self, arn: str) -> Execution: ...

@@ -84,8 +84,9 @@ class LocalBackend(RegistryAndEndpoints):
         self.executions.set_runner(arn, identify(process.pid))
         return self.executions.get(arn)
 
-    def list_executions(self) -> list[Execution]:
-        return self.executions.list()
+    def list_executions(self, limit: int | None = None) -> list[Execution]:
+        executions = self.executions.list()
+        return executions if limit is None else executions[:limit]
 
     def get_execution(self, arn: str) -> Execution:
         return self.executions.get(arns.check_execution_arn(arn))

@@ -12,6 +12,7 @@ from core.errors import UserError
 from core.models import Endpoint, Execution, StepRun
 from core.sagemaker import s3
 from core.sagemaker.aws import Clients, aws_errors, make_clients, make_session
+from core.sagemaker.cache import RecordCache
 from core.sagemaker.config import SageMakerSettings, role_account
 from core.sagemaker.endpoints import SageMakerEndpoints
 from core.sagemaker.registry import SageMakerRegistry
@@ -48,7 +49,7 @@ class SageMakerBackend(RegistryAndEndpoints):
 
     @cached_property
     def runs(self) -> SageMakerRuns:
-        return SageMakerRuns(self.clients, self.settings, self.bucket)
+        return SageMakerRuns(self.clients, self.settings, self.bucket, RecordCache(self.cache_dir / "records"))
 
     @cached_property
     def registry(self) -> SageMakerRegistry:
@@ -114,8 +115,8 @@ class SageMakerBackend(RegistryAndEndpoints):
     def pipeline_definition(self, champion_gate: bool = False) -> str:
         return self.runs.definition(champion_gate)
 
-    def list_executions(self) -> list[Execution]:
-        return self.runs.list()
+    def list_executions(self, limit: int | None = None) -> list[Execution]:
+        return self.runs.list(limit)
 
     def get_execution(self, arn: str) -> Execution:
         return self.runs.get(arns.check_execution_arn(arn))

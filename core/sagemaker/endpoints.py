@@ -17,6 +17,7 @@ from core.sagemaker.registry import SageMakerRegistry
 
 WAIT_SECONDS = 30 * 60.0  # serverless endpoints take minutes to create
 POLL_SECONDS = 15.0
+PAGE_SIZE = 100  # the most ListEndpoints returns; its default is fewer
 STATUS = {
     "OutOfService": EndpointStatus.FAILED,
     "Creating": EndpointStatus.CREATING,
@@ -42,6 +43,11 @@ class SageMakerEndpoints:
         self.clients = clients
         self.registry = registry
         self.role_arn = role_arn
+        # An endpoint config and a model never change once created: described once per process, by name.
+        self._configs: dict[str, dict[str, Any]] = {}
+        self._models: dict[str, dict[str, Any]] = {}
+        # Each listed endpoint as last drawn, with the listing's (status, LastModifiedTime) it was drawn for.
+        self._listed: dict[str, tuple[tuple[Any, Any], Endpoint]] = {}
 
     def deploy(
         self, arn: str, name: str, memory_mb: int, max_concurrency: int, force: bool = False, wait: bool = True
@@ -116,6 +122,11 @@ class SageMakerEndpoints:
         for delete, args in deletions:
             with contextlib.suppress(NotFound), aws_errors(who=self.role_arn, missing="gone"):
                 delete(**args)
+        # A name may be used again for a new config or model: what was kept of the deleted ones goes.
+        if config_name:
+            self._configs.pop(config_name, None)
+        for model in models:
+            self._models.pop(model, None)
 
     def wait(self, name: str, timeout: float = WAIT_SECONDS) -> Endpoint:
         deadline = time.monotonic() + timeout
@@ -134,14 +145,26 @@ class SageMakerEndpoints:
         return self._endpoint(described)
 
     def list(self) -> list[Endpoint]:
-        names: list[str] = []
+        """One call a poll while nothing changes: an endpoint is described again only when ListEndpoints shows
+        a new status or LastModifiedTime."""
+        summaries: list[dict[str, Any]] = []
         with aws_errors():
             for page in self.clients.sagemaker.get_paginator("list_endpoints").paginate(
-                SortBy="Name", SortOrder="Ascending"
+                SortBy="Name", SortOrder="Ascending", PaginationConfig={"PageSize": PAGE_SIZE}
             ):
-                names.extend(e["EndpointName"] for e in page["Endpoints"])
-        found = [self._describe(n) for n in names]
-        return [self._endpoint(d) for d in found if d is not None]
+                summaries.extend(page["Endpoints"])
+        listed: dict[str, tuple[tuple[Any, Any], Endpoint]] = {}
+        for summary in summaries:
+            name, seen = summary["EndpointName"], (summary.get("EndpointStatus"), summary.get("LastModifiedTime"))
+            drawn = self._listed.get(name)
+            if drawn is None or drawn[0] != seen:
+                described = self._describe(name)
+                if described is None:
+                    continue  # deleted since it was listed
+                drawn = (seen, self._endpoint(described))
+            listed[name] = drawn
+        self._listed = listed  # deleted endpoints are forgotten
+        return [endpoint for _, endpoint in listed.values()]
 
     def delete(self, name: str) -> None:
         described = self._describe(name)
@@ -178,11 +201,21 @@ class SageMakerEndpoints:
             return None
 
     def _config(self, config_name: str) -> dict[str, Any] | None:
+        if config_name in self._configs:
+            return self._configs[config_name]
         try:
             with aws_errors(missing="gone"):
-                return self.clients.sagemaker.describe_endpoint_config(EndpointConfigName=config_name)
+                config = self.clients.sagemaker.describe_endpoint_config(EndpointConfigName=config_name)
         except NotFound:
-            return None
+            return None  # not kept: asked again next time
+        self._configs[config_name] = config
+        return config
+
+    def _model(self, model_name: str) -> dict[str, Any]:
+        """DescribeModel, once per model; raises as the call does (the caller decides what missing means)."""
+        if model_name not in self._models:
+            self._models[model_name] = self.clients.sagemaker.describe_model(ModelName=model_name)
+        return self._models[model_name]
 
     def _endpoint(self, described: dict[str, Any]) -> Endpoint:
         config_name = described.get("EndpointConfigName")
@@ -197,7 +230,7 @@ class SageMakerEndpoints:
         if variant.get("ModelName"):
             try:
                 with aws_errors(missing="gone"):
-                    model = self.clients.sagemaker.describe_model(ModelName=variant["ModelName"])
+                    model = self._model(variant["ModelName"])
                 package = model.get("PrimaryContainer", {}).get("ModelPackageName", "")
             except UserError:  # gone, or not readable now: the endpoint is still listed
                 package = ""

@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from core import arns, spec
-from core.errors import UserError, reason
+from core.errors import NotFound, UserError, reason
 from core.models import ApprovalStatus, Metrics, ModelVersion
 from core.sagemaker import s3
 from core.sagemaker.answers import status_of
 from core.sagemaker.aws import Clients, aws_errors
+from core.sagemaker.cache import KeptVersions, RecordCache
+from core.sagemaker.listing import SweptListing
+
+# What the listing shows of a version that its description shows too: when one of them differs, the version
+# changed. ModelPackageSummary has no LastModifiedTime today; it is compared whenever the listing carries it.
+CHANGE_FIELDS = ("ModelApprovalStatus", "ModelPackageStatus", "ModelLifeCycle", "LastModifiedTime")
+PAGE_SIZE = 100  # the most ListModelPackages returns; its default is fewer
+
+
+def _differs(summary: dict[str, Any], package: dict[str, Any]) -> bool:
+    return any(summary[field] != package.get(field) for field in CHANGE_FIELDS if field in summary)
+
 
 # What Metrics.from_report raises for a document that is not an evaluation report (a string where a number
 # should be, a list where an object should be, a number too big for a float).
@@ -39,31 +53,101 @@ class SageMakerRegistry:
         self._execution_parameters: dict[str, dict[str, str]] = {}
         self._metrics_seen: dict[str, Metrics] = {}
         self._unavailable: dict[str, str] = {}  # versions whose last DescribeModelPackage failed, and why
+        self.kept = KeptVersions(RecordCache(cache_dir / "records"))  # descriptions, for the next process
+        self._listing = SweptListing(self._page, "ModelPackageArn", self._still_there)
 
     def versions(self, status: ApprovalStatus | None = None) -> list[ModelVersion]:
+        # Unfiltered is what a live view polls: at most two calls, however many versions.
+        summaries = self._listing.refresh() if status is None else self._list_all(status)
+        # A version is described again only when the listing shows it changed; a description kept on disk
+        # by an earlier process counts, so a new process describes nothing that did not change either.
+        # A summary without an ARN names no version anyone could open: it is left out.
+        summaries = [s for s in summaries if isinstance(s, dict) and s.get("ModelPackageArn")]
+        for summary in summaries:
+            if summary["ModelPackageArn"] not in self._described:
+                self._recall(summary)
+        # Described again: what changed, and what could not be described last time (its row says "retrying").
+        stale = [
+            s["ModelPackageArn"] for s in summaries if self._changed(s) or s["ModelPackageArn"] in self._unavailable
+        ]
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(self._try_describe, stale))
+            described = [
+                self._described[arn] for arn in stale if arn in self._described and arn not in self._unavailable
+            ]
+            # What _version reads next, fetched side by side too: each one's metrics, each run's parameters.
+            list(pool.map(self._metrics, described))
+            runs = {(p.get("MetadataProperties") or {}).get("GeneratedBy") for p in described}
+            list(pool.map(self._parameters, sorted(r for r in runs if r and r not in self._execution_parameters)))
+        versions = [self._listed(s) for s in summaries]
+        for arn in stale:
+            if arn in self._described and arn not in self._unavailable:
+                self._keep(arn)
+        self.kept.save()
+        return sorted(versions, key=lambda v: v.version, reverse=True)
+
+    def _page(self, token: str | None, status: ApprovalStatus | None = None) -> tuple[list[dict[str, Any]], str | None]:
         args: dict[str, Any] = {
             "ModelPackageGroupName": self.group,
             "SortBy": "CreationTime",
             "SortOrder": "Descending",
+            "MaxResults": PAGE_SIZE,
         }
         if status is not None:
             args["ModelApprovalStatus"] = str(status)
-        summaries: list[dict[str, Any]] = []
+        if token:
+            args["NextToken"] = token
         with aws_errors(missing=f"model package group {self.group} does not exist yet; a passing run creates it"):
-            for page in self.clients.sagemaker.get_paginator("list_model_packages").paginate(**args):
-                summaries.extend(page["ModelPackageSummaryList"])
-        # A version's description changes only with its approval, which the listing carries: describe a
-        # version again only when that changed, so a live view polls one call, not one per version.
-        stale = [
-            s["ModelPackageArn"]
-            for s in summaries
-            if s["ModelPackageArn"] not in self._described
-            or self._described[s["ModelPackageArn"]].get("ModelApprovalStatus") != s.get("ModelApprovalStatus")
-        ]
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            list(pool.map(self._try_describe, stale))
-        versions = [self._listed(s) for s in summaries]
-        return sorted(versions, key=lambda v: v.version, reverse=True)
+            page = self.clients.sagemaker.list_model_packages(**args)
+        return page.get("ModelPackageSummaryList") or [], page.get("NextToken")
+
+    def _list_all(self, status: ApprovalStatus) -> list[dict[str, Any]]:
+        summaries: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            page, token = self._page(token, status)
+            summaries.extend(page)
+            if not token:
+                return summaries
+
+    def _still_there(self, arns: Iterable[str]) -> set[str]:
+        """Of versions a sweep of the listing did not meet, those that still exist (the rest were deleted)."""
+        found: set[str] = set()
+        for arn in arns:
+            try:
+                self._describe(arn)
+                found.add(arn)
+            except NotFound:
+                self._described.pop(arn, None)
+                self.kept.drop(arn)
+            except UserError:
+                found.add(arn)  # not known to be gone: kept until a later sweep knows better
+        return found
+
+    def _changed(self, summary: dict[str, Any]) -> bool:
+        described = self._described.get(summary["ModelPackageArn"])
+        return described is None or _differs(summary, described)
+
+    def _recall(self, summary: dict[str, Any]) -> None:
+        """Take what an earlier process kept of a version, unless the version changed since."""
+        arn = summary["ModelPackageArn"]
+        kept = self.kept.get(arn) or {}
+        package = kept.get("package")
+        if not isinstance(package, dict) or package.get("ModelPackageArn") != arn or _differs(summary, package):
+            return
+        self._described[arn] = package
+        execution = package.get("MetadataProperties", {}).get("GeneratedBy")
+        if execution and isinstance(kept.get("parameters"), dict):
+            self._execution_parameters.setdefault(execution, kept["parameters"])
+        with contextlib.suppress(TypeError, KeyError, ValueError):  # no metrics kept, or a damaged report
+            self._metrics_seen.setdefault(arn, Metrics.from_report(kept["metrics"]))
+
+    def _keep(self, arn: str) -> None:
+        package = {k: v for k, v in self._described[arn].items() if k != "ResponseMetadata"}
+        execution = package.get("MetadataProperties", {}).get("GeneratedBy")
+        metrics = self._metrics_seen.get(arn)
+        entry = {"package": package, "parameters": self._execution_parameters.get(execution or "")}
+        self.kept.put(arn, {**entry, "metrics": metrics.to_report() if metrics else None})
 
     def get(self, arn: str) -> ModelVersion:
         self._check_group(arn)
@@ -73,6 +157,7 @@ class SageMakerRegistry:
         with aws_errors(missing=f"no model package {arn}; `housing-tui versions` lists them"):
             package = self.clients.sagemaker.describe_model_package(ModelPackageName=arn)
         self._described[arn] = package
+        self._listing.patch(arn, package)  # fresher than the page it was listed on
         return package
 
     def _try_describe(self, arn: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,13 @@ from core.models import ConditionResult, Execution, ExecutionStatus, GateOutcome
 from core.sagemaker import s3
 from core.sagemaker.answers import finite, status_of
 from core.sagemaker.aws import Clients, aws_errors
+from core.sagemaker.cache import RecordCache
 from core.sagemaker.config import SageMakerSettings
 from core.sagemaker.steps import display_names, fold
 
+# Executions that no longer change (a Failed one only through RetryPipelineExecution, which _recall notices).
+FINISHED = {str(ExecutionStatus.SUCCEEDED), str(ExecutionStatus.FAILED), str(ExecutionStatus.STOPPED)}
+PAGE_SIZE = 100  # the most a SageMaker list call returns; the default is fewer
 LOG_GROUPS = {"ProcessingJob": "/aws/sagemaker/ProcessingJobs", "TrainingJob": "/aws/sagemaker/TrainingJobs"}
 
 
@@ -41,8 +46,25 @@ def _r2(report: dict[str, Any]) -> float | None:
         return None
 
 
+def _started(summary: dict[str, Any]) -> float:
+    return _time(summary.get("CreationTime") or summary.get("StartTime")) or 0.0
+
+
+def _whole(kept: dict[str, Any]) -> bool:
+    """A kept record with every part of the right type (a file edited by hand is not trusted further)."""
+    return (
+        isinstance(kept.get("seen"), list)
+        and isinstance(kept.get("parameters"), dict)
+        and isinstance(kept.get("steps"), list)
+        and all(isinstance(r, dict) and "StepName" in r and "StepStatus" in r for r in kept["steps"])
+        and (kept.get("evaluation") is None or isinstance(kept["evaluation"], dict))
+    )
+
+
 class SageMakerRuns:
-    def __init__(self, clients: Clients, settings: SageMakerSettings, bucket: str) -> None:
+    def __init__(
+        self, clients: Clients, settings: SageMakerSettings, bucket: str, records: RecordCache | None = None
+    ) -> None:
         self.clients = clients
         self.settings = settings
         self.bucket = bucket
@@ -53,6 +75,9 @@ class SageMakerRuns:
         # if the upsert fails, kept once one succeeds (the pipeline then refers to them).
         self._unclaimed_uploads: list[str] = []
         self._step_names: dict[str, str] | None = None
+        self.records = records  # finished executions on disk, for the next process
+        self._seen: dict[str, list[str | None]] = {}  # the last status (and failure) each execution was seen with
+        self._ended: dict[str, dict[str, Any]] = {}  # finished executions' step records, with what they ended as
 
     @cached_property
     def default_input(self) -> str:
@@ -150,23 +175,41 @@ class SageMakerRuns:
 
     # ---- read -----------------------------------------------------------------------------------------
 
-    def list(self) -> list[Execution]:
+    def list(self, limit: int | None = None) -> list[Execution]:
+        """Newest first; with `limit`, only the newest `limit`, read from as few pages as hold them."""
         summaries: list[dict[str, Any]] = []
         with aws_errors(missing=f"pipeline {self.settings.pipeline_name} does not exist yet; `run` creates it"):
             paginator = self.clients.sagemaker.get_paginator("list_pipeline_executions")
             for page in paginator.paginate(
-                PipelineName=self.settings.pipeline_name, SortBy="CreationTime", SortOrder="Descending"
+                PipelineName=self.settings.pipeline_name,
+                SortBy="CreationTime",
+                SortOrder="Descending",
+                PaginationConfig={"PageSize": min(limit or PAGE_SIZE, PAGE_SIZE)},
             ):
                 summaries.extend(page.get("PipelineExecutionSummaries", []))
+                if limit is not None and len(summaries) >= limit:
+                    break  # the newest come first: older pages are not needed
         # A summary without an ARN names no execution anyone could open: it is left out.
-        executions = [self._execution(s) for s in summaries if s.get("PipelineExecutionArn")]
+        summaries = [s for s in summaries if s.get("PipelineExecutionArn")]
+        if limit is not None:
+            summaries = sorted(summaries, key=_started, reverse=True)[:limit]
+        for summary in summaries:
+            self._recall(summary)
+        # The parameters of runs not met before (a call each), side by side rather than one after another.
+        unmet = [s["PipelineExecutionArn"] for s in summaries if s["PipelineExecutionArn"] not in self._parameters]
+        if len(unmet) > 1:
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                list(pool.map(self.parameters, unmet))
+        executions = [self._execution(s) for s in summaries]
         # Newest first whatever order the pages came in (the API's sort is a request, not a promise).
         return sorted(executions, key=lambda e: e.created, reverse=True)
 
     def get(self, arn: str) -> Execution:
         with aws_errors(missing=f"no execution {arn}; `housing-tui executions` lists them"):
             described = self.clients.sagemaker.describe_pipeline_execution(PipelineExecutionArn=arn)
-        return self._execution({**described, "PipelineExecutionArn": arn})  # the one asked about, whatever it says
+        record = {**described, "PipelineExecutionArn": arn}  # the one asked about, whatever it says
+        self._recall(record)
+        return self._execution(record)
 
     def _execution(self, record: dict[str, Any]) -> Execution:
         arn = record["PipelineExecutionArn"]
@@ -198,6 +241,50 @@ class SageMakerRuns:
         return self._parameters[arn]
 
     def raw_steps(self, arn: str) -> list[dict[str, Any]]:
+        """The step records of an execution; those of a finished one are asked for once, then kept."""
+        ended = self._ended.get(arn)
+        if ended is not None:
+            return ended["steps"]
+        seen = self._seen.get(arn)  # known before the steps are read: if it had ended, so had they
+        records = self._list_steps(arn)
+        if seen is not None and seen[0] in FINISHED:
+            self._keep(arn, seen, records)
+        return records
+
+    def _recall(self, record: dict[str, Any]) -> None:
+        """Note the status an execution is listed with; a finished one's records come from disk if kept there.
+
+        The status and failure reason are the key: a failed execution retried elsewhere (RetryPipelineExecution)
+        shows as Executing, and what was kept of it is dropped.
+        """
+        arn = record["PipelineExecutionArn"]
+        seen = [record.get("PipelineExecutionStatus"), _failure_reason(record)]
+        self._seen[arn] = seen
+        ended = self._ended.get(arn)
+        if ended is not None and ended["seen"] != seen:
+            del self._ended[arn]
+            self._evaluations.pop(arn, None)
+            if self.records is not None:
+                self.records.forget(arn)
+            ended = None
+        if ended is None and seen[0] in FINISHED and self.records is not None:
+            kept = self.records.load(arn)
+            if kept is not None and _whole(kept) and kept["seen"] == seen:
+                self._ended[arn] = {"seen": seen, "steps": kept["steps"]}
+                self._parameters.setdefault(arn, kept["parameters"])
+                if kept.get("evaluation") is not None:
+                    self._evaluations.setdefault(arn, kept["evaluation"])
+
+    def _keep(self, arn: str, seen: list[str | None], records: list[dict[str, Any]]) -> None:
+        if any("Condition" in (r.get("Metadata") or {}) for r in records):
+            self._evaluation(arn, records)  # what steps() reads next: kept with the steps
+        self._ended[arn] = {"seen": seen, "steps": records}
+        parameters = self._parameters.get(arn)  # read when it was listed; a record without them is not kept
+        if self.records is not None and parameters is not None:
+            kept = {"seen": seen, "parameters": parameters, "steps": records}
+            self.records.save(arn, {**kept, "evaluation": self._evaluations.get(arn)})
+
+    def _list_steps(self, arn: str) -> list[dict[str, Any]]:
         records: list[dict[str, Any]] = []
         with aws_errors(missing=f"no execution {arn}; `housing-tui executions` lists them"):
             token = None

@@ -186,8 +186,8 @@ class FakeBackend:
         self.steps[execution.arn] = []
         return execution
 
-    def list_executions(self) -> list[Execution]:
-        return list(self.executions)
+    def list_executions(self, limit: int | None = None) -> list[Execution]:
+        return list(self.executions)[:limit]
 
     def get_execution(self, arn: str) -> Execution:
         for execution in self.executions:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+from textual.widgets import DataTable
+
 from core.settings import Settings
 from tests.tui.conftest import scenario, wait_for
-from tests.tui.fakes import NOW, FakeBackend
+from tests.tui.fakes import NOW, FakeBackend, execution_arn
 from tui.app import HousingApp
 from tui.screens.registry import RegistryScreen
-from tui.screens.runs import RunsScreen
+from tui.screens.runs import RUNS_SHOWN, RunsScreen
 
 
 class CountingBackend(FakeBackend):
@@ -15,9 +19,9 @@ class CountingBackend(FakeBackend):
         super().__init__()
         self.polls = 0
 
-    def list_executions(self):
+    def list_executions(self, limit=None):
         self.polls += 1
-        return super().list_executions()
+        return super().list_executions(limit)
 
 
 @scenario
@@ -42,3 +46,21 @@ async def test_a_hidden_screen_does_not_poll_and_a_shown_one_polls_again() -> No
         await pilot.press("1")
         await wait_for(pilot, lambda: backend.polls > hidden, "the runs screen to poll again")
         assert runs.poller.active and not registry.poller.active
+
+
+@scenario
+async def test_the_runs_screen_asks_for_the_newest_page_only_and_says_so() -> None:
+    backend = FakeBackend()
+    [*_, oldest] = backend.executions
+    backend.executions += [
+        dataclasses.replace(oldest, arn=execution_arn(f"{i:012x}"), created=oldest.created - 60 * (i + 1))
+        for i in range(RUNS_SHOWN)
+    ]
+    app = HousingApp(backend, Settings(), clock=lambda: NOW)
+    async with app.run_test(size=(80, 24)) as pilot:
+        runs = app.screen
+        assert isinstance(runs, RunsScreen)
+        await wait_for(pilot, lambda: runs.loaded, "the runs")
+        table = runs.query_one("#runs", DataTable)
+        assert table.row_count == RUNS_SHOWN < len(backend.executions)
+        assert str(table.border_title).startswith(f"Runs · newest {RUNS_SHOWN} · 1 running")

@@ -28,6 +28,8 @@ from tui.workers import Poller
 ACTIVE_POLL_SECONDS = 0.5
 IDLE_POLL_SECONDS = 2.0
 LOG_LINES = 5000
+# The newest runs shown: one page of SageMaker's list, so a poll costs one call however long the history.
+RUNS_SHOWN = 100
 
 
 class RunsScreen(PlaceScreen):
@@ -104,7 +106,7 @@ class RunsScreen(PlaceScreen):
     @work(thread=True, exclusive=True, group="runs-poll", name="refresh runs", exit_on_error=False)
     def fetch_runs(self, final: frozenset[str], request: LogRequest | None) -> None:
         backend = self.backend
-        executions = backend.list_executions()
+        executions = backend.list_executions(limit=RUNS_SHOWN)
         steps: dict[str, list[StepRun]] = {}
         unavailable: dict[str, str] = {}
         for execution in executions:
@@ -174,7 +176,9 @@ class RunsScreen(PlaceScreen):
             keys = [e.arn for e in self.executions]
             table.move_cursor(row=keys.index(self.selected_arn), animate=False)
         active = sum(e.status.is_active for e in self.executions)
-        table.border_title = f"Runs · {len(self.executions)}" + (f" · {active} running" if active else "")
+        shown = len(self.executions)
+        count = f"newest {shown}" if shown >= RUNS_SHOWN else str(shown)  # older ones: `housing-tui executions`
+        table.border_title = f"Runs · {count}" + (f" · {active} running" if active else "")
 
     def _draw_steps(self) -> None:
         table = self.query_one("#steps", DataTable)
