@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -44,9 +45,21 @@ class Clients:
     logs: Any
     sts: Any
 
+    # Independent calls for many records (each new run's parameters, each changed version) go side by side
+    # on this many threads; 1 makes them one after another, in order (the fuzz tests draw answers in order).
+    workers: int = 8
+
     @property
     def region(self) -> str:
         return self.session.region_name
+
+    def each(self, call: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
+        """call(item) for every item, side by side on `workers` threads."""
+        items = list(items)
+        if self.workers <= 1 or len(items) <= 1:
+            return [call(item) for item in items]
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            return list(pool.map(call, items))
 
 
 def make_session(region: str | None, profile: str | None = None) -> Any:

@@ -7,7 +7,6 @@ import dataclasses
 import json
 import os
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -70,15 +69,12 @@ class SageMakerRegistry:
         stale = [
             s["ModelPackageArn"] for s in summaries if self._changed(s) or s["ModelPackageArn"] in self._unavailable
         ]
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            list(pool.map(self._try_describe, stale))
-            described = [
-                self._described[arn] for arn in stale if arn in self._described and arn not in self._unavailable
-            ]
-            # What _version reads next, fetched side by side too: each one's metrics, each run's parameters.
-            list(pool.map(self._metrics, described))
-            runs = {(p.get("MetadataProperties") or {}).get("GeneratedBy") for p in described}
-            list(pool.map(self._parameters, sorted(r for r in runs if r and r not in self._execution_parameters)))
+        self.clients.each(self._try_describe, stale)
+        described = [self._described[arn] for arn in stale if arn in self._described and arn not in self._unavailable]
+        # What _version reads next, fetched side by side too: each one's metrics, each run's parameters.
+        self.clients.each(self._metrics, described)
+        runs = {(p.get("MetadataProperties") or {}).get("GeneratedBy") for p in described}
+        self.clients.each(self._parameters, sorted(r for r in runs if r and r not in self._execution_parameters))
         versions = [self._listed(s) for s in summaries]
         for arn in stale:
             if arn in self._described and arn not in self._unavailable:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import secrets
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -197,9 +197,7 @@ class SageMakerRuns:
             self._recall(summary)
         # The parameters of runs not met before (a call each), side by side rather than one after another.
         unmet = [s["PipelineExecutionArn"] for s in summaries if s["PipelineExecutionArn"] not in self._parameters]
-        if len(unmet) > 1:
-            with ThreadPoolExecutor(max_workers=8) as pool:
-                list(pool.map(self.parameters, unmet))
+        self.clients.each(self._prefetch_parameters, unmet)
         executions = [self._execution(s) for s in summaries]
         # Newest first whatever order the pages came in (the API's sort is a request, not a promise).
         return sorted(executions, key=lambda e: e.created, reverse=True)
@@ -228,6 +226,11 @@ class SageMakerRuns:
             failure_reason=_failure_reason(record),
             display_name=record.get("PipelineExecutionDisplayName"),
         )
+
+    def _prefetch_parameters(self, arn: str) -> None:
+        # A failure here is met again, and shown on that run's row, when the run is read.
+        with contextlib.suppress(UserError):
+            self.parameters(arn)
 
     def parameters(self, arn: str) -> dict[str, str]:
         if arn not in self._parameters:  # an execution's parameters never change

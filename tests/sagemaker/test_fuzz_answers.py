@@ -64,26 +64,6 @@ def clients() -> Clients:
     return make_clients(make_session(REGION))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _serial_describes() -> Iterator[None]:
-    """The registry describes versions on a thread pool; one thread keeps the Stubber's answers in call order
-    (and hypothesis draws on the thread that runs the example)."""
-
-    class Serial:
-        def __init__(self, *_: Any, **__: Any) -> None: ...
-
-        def __enter__(self) -> Serial:
-            return self
-
-        def __exit__(self, *_: Any) -> None: ...
-
-        map = staticmethod(map)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("core.sagemaker.registry.ThreadPoolExecutor", Serial)
-        yield
-
-
 @functools.cache
 def answers(forced: frozenset[str]) -> Answers:
     """One set of strategies per focus, built once: shapes such as DescribeModelPackage's are large."""
@@ -157,7 +137,9 @@ class StubbedAws:
 
 
 def backend_for(clients: Clients, cache: Path, bucket: str | None = BUCKET) -> SageMakerBackend:
-    """A fresh backend (no caches from an earlier example)."""
+    """A fresh backend (no caches from an earlier example), making its calls in order: hypothesis draws
+    each answer as the call comes, and calls side by side would draw in a different order each time."""
+    clients.workers = 1
     return SageMakerBackend(SageMakerSettings(region=REGION, role_arn=ROLE, bucket=bucket), cache, clients=clients)
 
 
