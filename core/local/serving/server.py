@@ -199,7 +199,7 @@ class EndpointServer:
         from .artifacts import ModelLoadError, load_model
 
         try:
-            model = load_model(config.model_tar, config.model_sha256, self.models_root)
+            model = load_model(config.model_tar, config.model_sha256, self.models_root, config.extraction_limits())
         except ModelLoadError as exc:
             self._fail(str(exc), config.host, config.port)
             return None, None
@@ -335,7 +335,12 @@ class _Reloader:
                 model = current  # same model: nothing to load, but other settings may have changed
             else:
                 model = await loop.run_in_executor(
-                    self.executor, load_model, config.model_tar, config.model_sha256, endpoint.models_root
+                    self.executor,
+                    load_model,
+                    config.model_tar,
+                    config.model_sha256,
+                    endpoint.models_root,
+                    config.extraction_limits(),
                 )
         except (ConfigError, ModelLoadError) as exc:
             reason = str(exc)
