@@ -1,8 +1,8 @@
 """What is checked is what is loaded, and no archive expands without bound (issue 10, items 12-13).
 
-The endpoint's load_model runs in-process here (it is what the server runs at start and on SIGHUP). A
-malicious pickle in these tests only creates a marker file when it is unpickled, so "it did not run" is a
-file that does not exist.
+The endpoint's load_model runs in-process here (it is what the server runs at start and on SIGHUP); the
+evaluation script runs as the Evaluate step runs it, as a process. A malicious pickle in these tests only
+creates a marker file when it is unpickled, so "it did not run" is a file that does not exist.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import hashlib
 import io
 import os
 import pickle
+import subprocess
 import sys
 import tarfile
 from pathlib import Path
@@ -18,6 +19,8 @@ from pathlib import Path
 import pytest
 
 from tests.unit.serving_support import (
+    DATA,
+    ROOT,
     add_bytes,
     add_zeros,
     fitted_model_bytes,
@@ -107,6 +110,59 @@ def test_an_archive_swapped_after_its_checksum_is_never_loaded(
     assert (models / good_sha).stat().st_mode & 0o777 == 0o700
 
 
+def _evaluate(model_dir: Path, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    test = tmp_path / "test"
+    test.mkdir(exist_ok=True)
+    import pandas as pd
+
+    pd.read_csv(DATA).head(50).iloc[:, [8, *range(8)]].to_csv(test / "test.csv", header=False, index=False)
+    temporary = tmp_path / "tmp"
+    temporary.mkdir(exist_ok=True)
+    return subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "container_scripts" / "evaluation.py"),
+            "--model-dir",
+            str(model_dir),
+            "--test-dir",
+            str(test),
+            "--output-dir",
+            str(tmp_path / "evaluation"),
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TMPDIR": str(temporary)},
+    )
+
+
+def test_evaluation_loads_only_what_it_extracted_from_the_archive(model: bytes, tmp_path: Path) -> None:
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    # The archive has its model one folder down; a model.joblib already waits where the old code looked.
+    with tarfile.open(model_dir / "model.tar.gz", "w:gz") as tar:
+        add_bytes(tar, "model/model.joblib", model)
+    marker = tmp_path / "pwned"
+    (model_dir / "extracted").mkdir()
+    (model_dir / "extracted" / "model.joblib").write_bytes(malicious_pickle(marker))
+
+    result = _evaluate(model_dir, tmp_path)
+    assert not marker.exists(), "a pickle that was not in the archive ran"
+    assert result.returncode == 1 and "has no model.joblib at its root" in result.stderr
+    assert list((tmp_path / "tmp").iterdir()) == []  # its private extraction folder is removed
+
+
+def test_evaluation_still_evaluates_a_good_archive(model: bytes, tmp_path: Path) -> None:
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    model_archive(model_dir / "model.tar.gz", model)
+    result = _evaluate(model_dir, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "evaluation" / "evaluation.json").is_file()
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
 # --------------------------------------------------------------------------- 13. no bombs
 
 
@@ -168,6 +224,19 @@ def test_extraction_limits_are_configurable(model: bytes, tmp_path: Path, entry_
     )
     assert config.extraction_limits() == ExtractionLimits(max_ratio=50, max_bytes=1 << 30, max_members=100)
     assert EndpointConfig.from_dict(config.to_dict()) == config
+
+
+def test_evaluation_refuses_a_decompression_bomb(model: bytes, tmp_path: Path) -> None:
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    _bomb(model, model_dir / "model.tar.gz")
+    result = _evaluate(model_dir, tmp_path)
+    assert result.returncode == 1 and "would expand" in result.stderr
+    assert not (tmp_path / "evaluation").exists()
+    assert disk_bytes(tmp_path / "tmp") == 0 and [p.name for p in model_dir.iterdir()] == ["model.tar.gz"]
+    # The bound is a setting of the script, for models that are legitimately large.
+    allowed = _evaluate(model_dir, tmp_path, "--max-extract-ratio", "2000")
+    assert allowed.returncode == 0, allowed.stderr
 
 
 def test_archives_refuse_sparse_members_and_keep_other_checks(tmp_path: Path) -> None:
