@@ -35,6 +35,11 @@ __all__ = [
 ]
 
 
-def server_command(config_path: str, python: str | None = None) -> list[str]:
-    """The command line that starts the server for one endpoint config."""
-    return [python or sys.executable, "-m", "core.local.serving", "--config", config_path]
+def server_command(config_path: str, python: str | None = None, log_file: str | None = None) -> list[str]:
+    """The command line that starts the server for one endpoint config.
+
+    ``log_file`` is the file the caller also gives the process as stdout and stderr: the server then
+    rotates it by size (logs.py) instead of letting it grow without bound.
+    """
+    command = [python or sys.executable, "-m", "core.local.serving", "--config", config_path]
+    return [*command, "--log-file", log_file] if log_file else command

@@ -32,13 +32,15 @@ from core.serverless import MAX_PAYLOAD_BYTES
 
 from .artifacts import LoadedModel
 from .handler_chain import ContainerAnswer
+from .logs import REQUEST_LOGGER
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-log = logging.getLogger("housing_tui.serving")
+# Lines about one request: rate-limited (logs.py), so no client can flood the log.
+request_log = logging.getLogger(REQUEST_LOGGER)
 
 _TEXT = b"text/plain; charset=utf-8"
 # InvokeEndpoint reports the variant that answered; a local endpoint has the one SageMaker names by default.
@@ -78,6 +80,7 @@ class RequestError(Exception):
 
 
 async def _send_error(send: Send, error: RequestError, headers: list | None = None) -> None:
+    request_log.info("refused with %d: %s", error.status, error.message)
     # botocore reads the error code from x-amzn-ErrorType and takes a non-JSON body as the message.
     extra = [(b"x-amzn-errortype", error.error_type.encode()), *(headers or [])]
     await _send(send, error.status, error.message.encode(), _TEXT, extra)
@@ -188,7 +191,7 @@ class InferenceApp:
         content_type = _header(scope, b"contenttype") or _header(scope, b"content-type")
         answer = model.chain.invoke(body, content_type, _header(scope, b"accept"))
         if answer.failure is not None:
-            log.warning("model %s: %s", model.sha256[:12], answer.failure)
+            request_log.warning("model %s: %s", model.sha256[:12], answer.failure)
         if runtime_route and not 200 <= answer.status < 300:
             await _send_model_error(send, answer)
             return

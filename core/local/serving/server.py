@@ -28,7 +28,6 @@ import os
 import shutil
 import signal
 import socket
-import sys
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +37,7 @@ from typing import TYPE_CHECKING
 import uvicorn
 import uvloop
 
+from . import logs
 from .config import MODELS_FOLDER, STATE_FILE, ConfigError, EndpointConfig, StateFile
 
 if TYPE_CHECKING:  # numpy and scikit-learn load only after the port is bound and reported
@@ -62,15 +62,6 @@ def _one_blas_thread() -> None:
 
 class _Stop(BaseException):
     """SIGTERM or SIGINT while the model is still loading: end start-up without serving."""
-
-
-def _configure_logging() -> None:
-    # The deployer points stdout and stderr at the endpoint's log file; one plain line per event.
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -247,6 +238,7 @@ class EndpointServer:
             if self._stopping:
                 server.should_exit = True  # a stop that arrived between loading and now
             serving = asyncio.create_task(server.serve(sockets=[sock]))
+            housekeeping = asyncio.create_task(_housekeeping())
             while not server.started and not serving.done():
                 await asyncio.sleep(0.005)
             if server.started and not self._stopping:
@@ -254,8 +246,11 @@ class EndpointServer:
                 log.info("endpoint %s in service at %s", config.endpoint_name, self.state.state["url"])
                 if self._reload_requested.is_set():
                     reloader.request()
-            await serving
-            await reloader.finish()
+            try:
+                await serving
+                await reloader.finish()
+            finally:
+                housekeeping.cancel()
 
         try:
             uvloop.run(main())
@@ -275,6 +270,13 @@ class EndpointServer:
         self._stopping = True
         log.info("%s received: finishing open requests, then stopping", name)
         server.should_exit = True
+
+
+async def _housekeeping() -> None:
+    """Once a second, off the request path: write the count of log lines suppressed in the last second."""
+    while True:
+        await asyncio.sleep(1.0)
+        logs.request_lines.tick()
 
 
 class _QuietServer(uvicorn.Server):
@@ -368,7 +370,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--config", required=True, help="the endpoint.json the deployer wrote")
     parser.add_argument("--access-log", action="store_true", help="log one line per request (slower)")
+    parser.add_argument(
+        "--log-file", help="write the log here, rotated by size, and point stdout and stderr at it (else: stderr)"
+    )
+    parser.add_argument("--log-max-bytes", type=int, default=logs.LOG_MAX_BYTES, help="rotate the log at this size")
+    parser.add_argument("--log-backups", type=int, default=logs.LOG_BACKUPS, help="rotated log files to keep")
     args = parser.parse_args(argv)
-    _configure_logging()
+    logs.configure(args.log_file, args.log_max_bytes, args.log_backups)
     _one_blas_thread()
     return EndpointServer(args.config, access_log=args.access_log).run()
