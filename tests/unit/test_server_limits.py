@@ -1,24 +1,30 @@
-"""The endpoint server against clients that misbehave on purpose (issue 10, item 11).
+"""The endpoint server against clients that misbehave on purpose (issue 10, items 9-11).
 
-Each test runs a real server process on 127.0.0.1 and attacks it with a few sockets for a few seconds: a
-flood of requests that each used to write a log line.
+Each test runs a real server process on 127.0.0.1 and attacks it with a few raw sockets for a few seconds:
+slow bodies and heads, idle connections, oversized headers, more connections than the cap, a flood of
+requests that each used to write a log line. The server's timeouts are shortened through endpoint.json so
+the tests wait seconds, not the production defaults.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
+import select
 import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
 from tests.conftest import LESSON_ENTRY_POINT
 from tests.unit.serving_support import (
     NAME,
+    ROW,
     ServerProcess,
     fitted_model_bytes,
     model_archive,
@@ -27,10 +33,32 @@ from tests.unit.serving_support import (
     status_of,
 )
 
+REQUEST_TIMEOUT = 2  # seconds a client has to send a whole request (head and body)
+IDLE_TIMEOUT = 1  # seconds a connection may sit with no request in progress
+MAX_CONNECTIONS = 20
+TWO_ROWS = f"{ROW}\n{ROW}\n".encode()
+
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     return fitted_model_bytes()
+
+
+@pytest.fixture(scope="module")
+def limited(model: bytes, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """The project's entry point behind short timeouts and a small connection cap."""
+    folder = tmp_path_factory.mktemp("limited")
+    sha = model_archive(folder / "model.tar.gz", model)
+    with running_server(
+        folder / "endpoint",
+        folder / "model.tar.gz",
+        sha,
+        max_concurrency=5,
+        request_timeout_seconds=REQUEST_TIMEOUT,
+        idle_timeout_seconds=IDLE_TIMEOUT,
+        max_connections=MAX_CONNECTIONS,
+    ) as server:
+        yield server
 
 
 def answer_then_close(sock: socket.socket) -> bytes:
@@ -46,6 +74,145 @@ def answer_then_close(sock: socket.socket) -> bytes:
         if not chunk:
             return received
         received += chunk
+
+
+@contextlib.contextmanager
+def sockets(server: ServerProcess, count: int, timeout: float = 10.0) -> Iterator[list[socket.socket]]:
+    opened: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            opened.append(server.connect(timeout))
+        yield opened
+    finally:
+        for sock in opened:
+            sock.close()
+
+
+def assert_serves(server: ServerProcess) -> None:
+    status, body = post(server.port, TWO_ROWS)
+    assert status == 200, body
+    assert len(body.splitlines()) == 2
+
+
+# ------------------------------------------------------------------------------- 9. slow clients
+
+
+def test_slow_bodies_do_not_take_the_slots_and_get_408(limited: ServerProcess) -> None:
+    head = b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: 1000\r\n\r\n"
+    with sockets(limited, 5) as slow:  # as many as max_concurrency
+        for sock in slow:
+            sock.sendall(head + ROW.encode()[:10])  # ...and the other 990 bytes never come
+        time.sleep(0.3)  # the server has read the five heads
+        # A complete request is served at once: a slot is taken only once a body has arrived.
+        assert_serves(limited)
+        for sock in slow:
+            answer = answer_then_close(sock)
+            assert status_of(answer) == 408, answer[:200]
+            assert f"{REQUEST_TIMEOUT} s".encode() in answer and b"\r\n\r\nThe request" in answer
+    assert_serves(limited)
+
+
+def test_slow_heads_get_408_and_idle_connections_are_closed(limited: ServerProcess) -> None:
+    with sockets(limited, 3) as (slow_head, idle, after_answer):
+        slow_head.sendall(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Ty")
+        # A keep-alive connection that got its answer and then says nothing more.
+        body = TWO_ROWS
+        after_answer.sendall(
+            b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        assert status_of(answer_then_close(slow_head)) == 408
+        assert answer_then_close(idle) == b""  # never sent a byte: closed without an answer
+        assert status_of(answer_then_close(after_answer)) == 200
+    assert_serves(limited)
+
+
+# ------------------------------------------------------------------- 10. headers and connections
+
+
+def test_oversized_headers_get_431_without_growing_the_server(limited: ServerProcess) -> None:
+    header = b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nX-Padding: "
+    piece = b"a" * 65536
+    pieces = 20 * 16  # 20 MB of one header per connection, unless the server answers first
+    before = limited.rss_kb()
+    with sockets(limited, 3) as attackers:
+        answers = dict.fromkeys(attackers, b"")
+        for sock in attackers:
+            sock.sendall(header)
+        sending = list(attackers)
+        for _ in range(pieces):
+            for sock in list(sending):
+                try:
+                    sock.sendall(piece)
+                except OSError:  # the server closed the connection: read its answer below
+                    sending.remove(sock)
+            readable, _, _ = select.select(sending, [], [], 0.002)
+            for sock in readable:
+                sending.remove(sock)  # the server answered: stop sending, read what it said
+            if not sending:
+                break
+        grown_mb = (limited.rss_kb() - before) / 1024  # measured while every attacker is still connected
+        assert grown_mb < 25, f"the server grew by {grown_mb:.0f} MB"
+        for sock in attackers:
+            answers[sock] = answer_then_close(sock)
+    statuses = [status_of(answer) for answer in answers.values()]
+    assert statuses.count(431) >= 1 and set(statuses) <= {431, None}, statuses  # None: reset before it was read
+    assert b"16384 bytes" in next(a for a in answers.values() if status_of(a) == 431)
+    assert_serves(limited)
+
+
+def test_connections_over_the_cap_get_503_and_idle_ones_are_closed(limited: ServerProcess) -> None:
+    fds_before = limited.open_fds()
+    extra = 10
+    with sockets(limited, MAX_CONNECTIONS + extra) as opened:
+        time.sleep(0.3)  # every connection accepted
+        fds_during = limited.open_fds()
+        answers = []
+        for sock in opened:
+            sock.settimeout(IDLE_TIMEOUT + 5)
+            answers.append(answer_then_close(sock))  # over the cap: 503 now; the others: closed when idle
+    refused = [answer for answer in answers if status_of(answer) == 503]
+    assert len(refused) == extra, [status_of(a) for a in answers]
+    assert b"connections" in refused[0] and b"\r\n\r\nThe endpoint" in refused[0]
+    assert answers.count(b"") == MAX_CONNECTIONS
+    assert fds_during <= fds_before + MAX_CONNECTIONS + 2, (fds_before, fds_during)
+    assert_serves(limited)
+
+
+def test_requests_within_the_limits_are_served_in_one_write_or_pipelined(limited: ServerProcess) -> None:
+    # Headers just under the bound with a 2 MB body, all in one write; then three requests in one write.
+    padding = "x" * (15 * 1024)
+    body = (ROW + "\n").encode() * 40_000
+    big = (
+        b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
+        + f"X-Padding: {padding}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    small = (
+        b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
+        + f"Content-Length: {len(TWO_ROWS)}\r\n\r\n".encode()
+        + TWO_ROWS
+    )
+    with sockets(limited, 1) as (sock,):
+        reader = sock.makefile("rb")
+        for payload, answers in ((big, 1), (small * 3, 3)):
+            sock.sendall(payload)
+            for _ in range(answers):
+                status, answer = read_response(reader)
+                assert status == 200, answer[:200]
+                assert len(answer.splitlines()) == (40_000 if payload is big else 2)
+
+
+def read_response(reader: BinaryIO) -> tuple[int, bytes]:
+    """One HTTP/1.1 response with a Content-Length from a connection's reader (several may follow it)."""
+    status = int(reader.readline().split()[1])
+    length = 0
+    while (line := reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    return status, reader.read(length)
 
 
 # ------------------------------------------------------------------------------- 11. log flood

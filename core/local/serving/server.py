@@ -25,12 +25,14 @@ import contextlib
 import gc
 import logging
 import os
+import resource
 import shutil
 import signal
 import socket
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -38,7 +40,8 @@ import uvicorn
 import uvloop
 
 from . import logs
-from .config import MODELS_FOLDER, STATE_FILE, ConfigError, EndpointConfig, StateFile
+from .config import MAX_CONNECTIONS, MODELS_FOLDER, STATE_FILE, ConfigError, ConnectionLimits, EndpointConfig, StateFile
+from .protocol import ConnectionGuard
 
 if TYPE_CHECKING:  # numpy and scikit-learn load only after the port is bound and reported
     from .app import InferenceApp
@@ -64,8 +67,12 @@ class _Stop(BaseException):
     """SIGTERM or SIGINT while the model is still loading: end start-up without serving."""
 
 
-def bind_socket(host: str, port: int) -> socket.socket:
-    """A listening TCP socket; port 0 lets the OS pick a free one."""
+def bind_socket(host: str, port: int, backlog: int = MAX_CONNECTIONS) -> socket.socket:
+    """A listening TCP socket; port 0 lets the OS pick a free one.
+
+    The backlog holds connections the kernel has completed while the loop is busy (a prediction, the model
+    loading): as many as the server would keep open anyway, not uvicorn's 2,048 on top of them.
+    """
     family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     sock = socket.socket(family, kind, proto)
     try:
@@ -74,7 +81,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
         # wait for the client's delayed ACK (the 40 ms stalls of uvicorn issue 3149).
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind(address)
-        sock.listen(2048)
+        sock.listen(backlog)
         sock.set_inheritable(False)
     except BaseException:
         sock.close()
@@ -98,6 +105,29 @@ def _refreeze() -> None:
     gc.freeze()
 
 
+# Descriptors the process needs besides client connections: the listening socket, the log, the model's files
+# while it loads, uvloop's own and the reload thread's.
+_RESERVED_DESCRIPTORS = 64
+
+
+def connection_limits(config: EndpointConfig) -> ConnectionLimits:
+    """The config's limits, the connection cap kept within the process's file limit (raised if it may be)."""
+    limits = config.connection_limits()
+    wanted = limits.max_connections + _RESERVED_DESCRIPTORS
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return limits
+    raised = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft >= wanted:
+        return limits
+    allowed = max(1, soft - _RESERVED_DESCRIPTORS)
+    log.warning("the file limit (%d) allows %d connections, not %d", soft, allowed, limits.max_connections)
+    return replace(limits, max_connections=allowed)
+
+
 class EndpointServer:
     """The state of one endpoint process: its config, state file, app and reload machinery."""
 
@@ -110,6 +140,7 @@ class EndpointServer:
         self._stopping = False
         self._loading = False
         self._reload_requested = threading.Event()
+        self.guard = ConnectionGuard(ConnectionLimits())  # replaced by the config's limits at start
 
     # ------------------------------------------------------------------------------------------- start
 
@@ -156,7 +187,8 @@ class EndpointServer:
             return self._fail(str(exc))
         log.info("starting endpoint %s (pid %d) on %s:%d", config.endpoint_name, os.getpid(), config.host, config.port)
         try:
-            sock = bind_socket(config.host, config.port)
+            self.guard = ConnectionGuard(connection_limits(config))
+            sock = bind_socket(config.host, config.port, self.guard.limits.max_connections)
         except OSError as exc:
             return self._fail(
                 f"The endpoint could not listen on {config.host}:{config.port}: {exc.strerror or exc}.",
@@ -216,7 +248,6 @@ class EndpointServer:
         server_config = uvicorn.Config(
             app,
             loop="none",
-            http="httptools",
             ws="none",
             lifespan="off",
             interface="asgi3",
@@ -226,6 +257,10 @@ class EndpointServer:
             proxy_headers=False,  # no proxy in front; its middleware would cost time on every request
             server_header=False,
             timeout_graceful_shutdown=10,
+            # uvicorn's httptools protocol with bounds on head size, time and connections (protocol.py).
+            http=self.guard.protocol,
+            timeout_keep_alive=self.guard.limits.idle_timeout,  # type: ignore[arg-type]  # a float works
+            backlog=self.guard.limits.max_connections,
         )
         server = _QuietServer(server_config)
         reloader = _Reloader(self, app)
@@ -238,12 +273,20 @@ class EndpointServer:
             if self._stopping:
                 server.should_exit = True  # a stop that arrived between loading and now
             serving = asyncio.create_task(server.serve(sockets=[sock]))
-            housekeeping = asyncio.create_task(_housekeeping())
+            housekeeping = asyncio.create_task(_housekeeping(self.guard, server.server_state))
             while not server.started and not serving.done():
                 await asyncio.sleep(0.005)
             if server.started and not self._stopping:
                 self.state.update(status="InService", model_sha256=sha256)
-                log.info("endpoint %s in service at %s", config.endpoint_name, self.state.state["url"])
+                limits = self.guard.limits
+                log.info(
+                    "endpoint %s in service at %s (at most %d connections; %g s to send a request, %g s idle)",
+                    config.endpoint_name,
+                    self.state.state["url"],
+                    limits.max_connections,
+                    limits.request_timeout,
+                    limits.idle_timeout,
+                )
                 if self._reload_requested.is_set():
                     reloader.request()
             try:
@@ -272,10 +315,11 @@ class EndpointServer:
         server.should_exit = True
 
 
-async def _housekeeping() -> None:
-    """Once a second, off the request path: write the count of log lines suppressed in the last second."""
+async def _housekeeping(guard: ConnectionGuard, state: uvicorn.server.ServerState) -> None:
+    """A few times a second, off the request path: enforce connection deadlines, report suppressed log lines."""
     while True:
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(guard.sweep_interval)
+        guard.sweep(state.connections)
         logs.request_lines.tick()
 
 
@@ -353,6 +397,7 @@ class _Reloader:
             if config.max_concurrency != self.app.max_concurrency:
                 self.app.set_max_concurrency(config.max_concurrency)
             self.app.queue_timeout = config.queue_timeout_seconds
+            endpoint.guard.limits = connection_limits(config)  # for the next connection and deadline
             state.update(status="InService", model_sha256=model.sha256, last_reload_error=None)
             log.info("reloaded: now serving model %s", model.sha256)
             if model is not current:
