@@ -102,6 +102,7 @@ def test_slow_bodies_do_not_take_the_slots_and_get_408(limited: ServerProcess) -
     with sockets(limited, 5) as slow:  # as many as max_concurrency
         for sock in slow:
             sock.sendall(head + ROW.encode()[:10])  # ...and the other 990 bytes never come
+        sent = time.monotonic()
         time.sleep(0.3)  # the server has read the five heads
         # A complete request is served at once: a slot is taken only once a body has arrived.
         assert_serves(limited)
@@ -109,6 +110,7 @@ def test_slow_bodies_do_not_take_the_slots_and_get_408(limited: ServerProcess) -
             answer = answer_then_close(sock)
             assert status_of(answer) == 408, answer[:200]
             assert f"{REQUEST_TIMEOUT} s".encode() in answer and b"\r\n\r\nThe request" in answer
+        assert time.monotonic() - sent >= REQUEST_TIMEOUT  # a timeout never ends a request early
     assert_serves(limited)
 
 

@@ -18,14 +18,15 @@ uvicorn 0.54 bounds none of these, and each was a way for a few sockets to take 
 A refusal is written, then the server half-closes and reads (and drops) what the client still sends for a
 moment before closing: closing a socket with unread data resets it, and the client would lose the answer.
 
-Deadlines are numbers on each connection that one sweep checks a few times a second (``sweep``), not a timer
-per request: a request pays a few attribute reads and stores.
+Deadlines are enforced by one sweep a few times a second (``sweep``), not a timer per request: a request
+pays a few attribute reads and stores.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -60,39 +61,38 @@ _DISCARDING = -2
 class ConnectionGuard:
     """The limits every connection is held to (replaceable on reload) and the sweep that enforces deadlines.
 
-    A request's deadline is read from here, not computed from a clock: each sweep sets the deadline of a
-    request or an idle spell that starts now, one sweep interval late so that none fires early. The
-    request path pays an attribute read where a clock read and an addition cost ten times as much.
+    Time is counted in sweeps: a connection notes the sweep number (``epoch``) when a request or an idle
+    spell starts, and the sweep ends it once enough sweeps have passed. Sweeps are at least an interval
+    apart, so a timeout never ends early, even after the event loop was busy for a while; it ends at most
+    one interval (a quarter of the timeout) late. The request path pays an attribute read and a store.
     """
 
     def __init__(self, limits: ConnectionLimits, clock: Callable[[], float] = time.monotonic) -> None:
         self.limits = limits
         self.clock = clock
-        self.request_deadline = 0.0
-        self.idle_deadline = 0.0
-        self._advance(clock())
+        self.epoch = 0
 
     @property
     def sweep_interval(self) -> float:
-        # A deadline is enforced at most this late: a quarter of the shortest timeout, between 50 ms and 1 s.
+        # A quarter of the shortest timeout, between 50 ms and 1 s.
         shortest = min(self.limits.request_timeout, self.limits.idle_timeout)
         return min(1.0, max(0.05, shortest / 4))
 
-    def _advance(self, now: float) -> None:
-        late = self.sweep_interval
-        self.request_deadline = now + self.limits.request_timeout + late
-        self.idle_deadline = now + self.limits.idle_timeout + late
+    def sweeps(self, seconds: float) -> int:
+        """Sweeps that must pass before a spell that began at most one interval before a sweep has lasted this long."""
+        return math.ceil(seconds / self.sweep_interval) + 1
 
     def protocol(self, config: Config, server_state: ServerState, app_state: dict[str, Any], _loop: Any = None) -> Any:
         """What uvicorn calls for each accepted connection (``uvicorn.Config(http=...)``)."""
         return GuardedProtocol(config, server_state, app_state, _loop, guard=self)
 
     def sweep(self, connections: Iterable[Any]) -> None:
+        self.epoch += 1
+        request, idle = self.sweeps(self.limits.request_timeout), self.sweeps(self.limits.idle_timeout)
         now = self.clock()
-        self._advance(now)
         for connection in list(connections):  # closing one changes the set
             if isinstance(connection, GuardedProtocol):
-                connection.check_deadlines(now)
+                connection.check_deadlines(self.epoch, request, idle, now)
 
 
 # The base class's handlers, called directly: cheaper than super() on the request path.
@@ -116,8 +116,9 @@ class GuardedProtocol(HttpToolsProtocol):
         super().__init__(config, server_state, app_state, _loop)
         self.guard = guard
         self._state = _IDLE
-        self._deadline = 0.0  # 0: none
-        self._write_deadline = 0.0
+        self._since = 0  # the sweep at which the current state began
+        self._write_since = -1  # the sweep at which the answer stopped being taken; -1: it is being taken
+        self._linger_until = 0.0
         self._head_bytes = 0  # bytes of the current request head received so far
         self._messages = 0  # requests received whole on this connection
         self._linger_left = 0
@@ -137,14 +138,14 @@ class GuardedProtocol(HttpToolsProtocol):
                 linger=False,
             )
             return
-        self._deadline = self.guard.idle_deadline
+        self._since = self.guard.epoch
 
     def data_received(self, data: bytes | memoryview) -> None:  # type: ignore[override]
         counted = self._head_bytes
         if counted >= 0:  # in a request head, or between requests: its bytes count against the bound
-            if counted == 0:  # the first bytes of a request: its head and body are due by the deadline
+            if counted == 0:  # the first bytes of a request: its head and body are due within the timeout
                 self._state = _RECEIVING
-                self._deadline = self.guard.request_deadline
+                self._since = self.guard.epoch
             room = MAX_HEADER_BYTES - counted
             if len(data) > room:
                 self._feed_over_the_bound(data, room)
@@ -192,34 +193,32 @@ class GuardedProtocol(HttpToolsProtocol):
         cycle = self.cycle
         if cycle is not None and cycle.response_complete:  # answered before its body ended (a 413)
             self._state = _IDLE
-            self._deadline = self.guard.idle_deadline
+            self._since = self.guard.epoch
         else:
             self._state = _ANSWERING
-            self._deadline = 0.0
 
     def pause_writing(self) -> None:
         super().pause_writing()
-        self._write_deadline = self.guard.request_deadline
+        self._write_since = self.guard.epoch
 
     def resume_writing(self) -> None:
         super().resume_writing()
-        self._write_deadline = 0.0
+        self._write_since = -1
 
     # ---------------------------------------------------------------------------------- deadlines
 
-    def check_deadlines(self, now: float) -> None:
+    def check_deadlines(self, epoch: int, request_sweeps: int, idle_sweeps: int, now: float) -> None:
         transport = self.transport
         if transport is None or (transport.is_closing() and self._state != _LINGERING):
             return
-        if self._write_deadline and now >= self._write_deadline:
+        if self._write_since >= 0 and epoch - self._write_since >= request_sweeps:
             request_log.info(
                 "dropped a connection whose client took none of its answer for %g s", self.guard.limits.request_timeout
             )
             transport.abort()
             return
-        if not self._deadline or now < self._deadline:
-            return
-        if self._state == _RECEIVING:
+        state = self._state
+        if state == _RECEIVING and epoch - self._since >= request_sweeps:
             timeout = self.guard.limits.request_timeout
             self._refuse(
                 408,
@@ -227,10 +226,10 @@ class GuardedProtocol(HttpToolsProtocol):
                 "and body without pausing.",
                 "RequestTimeout",
             )
-        elif self._state == _LINGERING:
+        elif state == _IDLE and epoch - self._since >= idle_sweeps:
+            transport.close()  # nothing to answer
+        elif state == _LINGERING and now >= self._linger_until:
             transport.abort()
-        else:
-            transport.close()  # idle: nothing to answer
 
     # ----------------------------------------------------------------------------------- refusals
 
@@ -262,8 +261,8 @@ class GuardedProtocol(HttpToolsProtocol):
         self._head_bytes = _DISCARDING
         self._linger_left = LINGER_BYTES
         self._state = _LINGERING
-        self._deadline = self.guard.clock() + LINGER_SECONDS
-        self._write_deadline = 0.0
+        self._linger_until = self.guard.clock() + LINGER_SECONDS
+        self._write_since = -1
         if linger and transport.can_write_eof():
             self.flow.resume_reading()
             transport.write_eof()  # the answer, then the end: a client reads it and closes
