@@ -131,7 +131,8 @@ class LocalEndpoints:
         folder.mkdir(mode=0o700, parents=True)
         self._write_config(folder, name, version, max_concurrency)
         try:
-            process = spawn_detached(server_command(str(folder / CONFIG_FILE)), folder / LOG_FILE, cwd=folder)
+            command = server_command(str(folder / CONFIG_FILE), log_file=str(folder / LOG_FILE))  # it rotates the log
+            process = spawn_detached(command, folder / LOG_FILE, cwd=folder)
         except OSError as exc:
             self._set(name, status=EndpointStatus.FAILED, failure_reason=f"the server could not start: {exc}")
             raise UserError(f"the endpoint server could not start ({exc})") from None

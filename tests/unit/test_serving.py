@@ -544,13 +544,14 @@ def test_one_row_fails_with_only_model_fn_as_it_does_on_sagemaker(
     with running(tmp_path / "endpoint", lesson) as server:
         for body in (rows[0], rows[0] + "\n"):
             failed = invoke(server, body)
-            assert failed.status == 500 and "Expected 2D array, got 1D array instead" in failed.text
+            # The reason ("Expected 2D array") is in the log, as on SageMaker; the answer says which handler failed.
+            assert failed.status == 500 and failed.text.startswith("predict_fn (the container's default) failed")
         with pytest.raises(ClientError) as model_error:
             runtime_client(server).invoke_endpoint(EndpointName=NAME, ContentType="text/csv", Body=rows[0].encode())
         response = model_error.value.response
         assert response["Error"]["Code"] == "ModelError" and response["OriginalStatusCode"] == 500
         assert "Received server error (500) from primary" in response["Error"]["Message"]
-        assert "Expected 2D array" in response["OriginalMessage"]
+        assert "predict_fn (the container's default) failed" in response["OriginalMessage"]
         # Two rows stay 2-D, and the container's default encoder answers them (float32 input, as there).
         two = invoke(server, "\n".join(rows[:2]))
         assert two.status == 200 and len(two.floats()) == 2
@@ -623,11 +624,13 @@ def test_server_alive_after_fuzzing(server: Server, models: dict[str, Model], ro
 # ------------------------------------------------------------------------------- concurrency limit
 
 
-def test_requests_over_max_concurrency_wait_then_get_429(
+def test_a_request_takes_its_slot_once_its_body_has_arrived_and_sigterm_is_graceful(
     models: dict[str, Model], rows: list[str], tmp_path: Path
 ) -> None:
+    # (The 429 above max_concurrency is tested in-process, test_serving_parts.py: a slot is held only while
+    # a request is answered, which on loopback takes too little time to catch from outside.)
     with running(tmp_path, models["a"], max_concurrency=1, queue_timeout_seconds=0.3) as limited:
-        # A request whose body has not all arrived holds the only slot.
+        # A request whose body has not all arrived does not hold the only slot.
         holder = socket.create_connection(("127.0.0.1", limited.port), timeout=30)
         payload = (rows[0] + "\n").encode()
         holder.sendall(
@@ -635,20 +638,12 @@ def test_requests_over_max_concurrency_wait_then_get_429(
             + f"Content-Length: {len(payload)}\r\n\r\n".encode()
             + payload[:10]
         )
-
-        # Wait until the server has taken the request in: the next one must then be throttled.
-        def throttled_answer() -> Answer | None:
-            answer = invoke(limited, rows[0])
-            return answer if answer.status == 429 else None
-
-        throttled = wait_for(throttled_answer, 30, "a 429 while the slot is held")
-        assert throttled.headers["x-amzn-errortype"] == "ThrottlingException"
-        assert "1 concurrent" in throttled.text
+        time.sleep(0.2)  # the server has taken the head in
+        assert_serves(limited, rows, models["a"])
         holder.sendall(payload[10:])
         reply = holder.recv(65536)
         holder.close()
         assert reply.startswith(b"HTTP/1.1 200")
-        assert_serves(limited, rows, models["a"])
         # SIGTERM: a graceful stop, exit status 0.
         limited.process.send_signal(signal.SIGTERM)
         assert limited.process.wait(timeout=15) == 0

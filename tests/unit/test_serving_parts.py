@@ -106,7 +106,8 @@ def test_load_model_checks_the_checksum_before_extracting(tmp_path: Path) -> Non
     archive = _tar(tmp_path / "m.tar.gz", [(tarfile.TarInfo("model.joblib"), b"junk")])
     with pytest.raises(ModelLoadError, match="sha256"):
         load_model(str(archive), "0" * 64, str(tmp_path / "models"))
-    assert not (tmp_path / "models").exists()
+    # The bytes were copied (and hashed) into a private staging folder, which went with the refusal.
+    assert list((tmp_path / "models").iterdir()) == []
     with pytest.raises(ModelLoadError, match="does not exist"):
         load_model(str(tmp_path / "missing.tar.gz"), "0" * 64, str(tmp_path / "models"))
 
@@ -170,7 +171,9 @@ def test_the_container_route_answers_as_the_container_does() -> None:
     status, _, body = _call(app, ROW.replace("8.3252", "-1").encode())
     assert (status, body) == (400, b"Row 1, column 1: income is negative.")
     status, _, body = _call(app, ROW.replace("8.3252", "0").encode())
-    assert status == 500 and body == b"transform_fn (entry_point) raised ArithmeticError: zero."  # its first line
+    # The exception's text goes to the log (its first line); the answer names the handler, no Python internals.
+    assert status == 500
+    assert body == b"transform_fn (entry_point) failed on this request; the endpoint's log has the reason."
 
 
 def test_the_runtime_route_turns_a_container_error_into_modelerror_as_sagemaker_runtime_does() -> None:
@@ -198,3 +201,106 @@ def test_the_contenttype_header_comes_before_content_type() -> None:
     headers = [(b"content-type", b"text/plain"), (b"contenttype", b"text/csv")]
     _call(_app(transform_fn), ROW.encode(), headers=headers)
     assert seen == ["text/csv"]
+
+
+# ------------------------------------------------------------------------------- slots and bodies
+
+
+def _scope(length: int) -> dict:
+    headers = [(b"content-type", b"text/csv"), (b"content-length", str(length).encode())]
+    return {"type": "http", "method": "POST", "path": "/invocations", "headers": headers}
+
+
+class _Client:
+    """One request in-process: its body arrives when ``arrive`` is set, its answer is taken when ``take`` is."""
+
+    def __init__(self, body: bytes, declared: int | None = None) -> None:
+        self.body = body
+        self.scope = _scope(len(body) if declared is None else declared)
+        self.arrive = asyncio.Event()
+        self.take = asyncio.Event()
+        self.sent: list[dict] = []
+
+    async def receive(self) -> dict:
+        await self.arrive.wait()
+        return {"type": "http.request", "body": self.body, "more_body": False}
+
+    async def send(self, message: dict) -> None:
+        self.sent.append(message)
+        await self.take.wait()  # a client that does not read: the write buffer stays full
+
+    @property
+    def status(self) -> int | None:
+        return self.sent[0]["status"] if self.sent else None
+
+
+def _two_slot_app(max_concurrency: int = 1) -> InferenceApp:
+    app = _app(_doubling)
+    app.set_max_concurrency(max_concurrency)
+    app.queue_timeout = 0.2
+    return app
+
+
+def test_a_slow_body_holds_no_slot() -> None:
+    async def scenario() -> tuple[int | None, int | None]:
+        app = _two_slot_app()
+        slow, quick = _Client(ROW.encode()), _Client(ROW.encode())
+        quick.arrive.set()
+        quick.take.set()
+        waiting = asyncio.create_task(app(slow.scope, slow.receive, slow.send))
+        await asyncio.sleep(0)
+        await app(quick.scope, quick.receive, quick.send)  # served although the slow one came first
+        slow.arrive.set()
+        slow.take.set()
+        await waiting
+        return quick.status, slow.status
+
+    assert asyncio.run(scenario()) == (200, 200)
+
+
+def test_requests_beyond_max_concurrency_wait_for_a_slot_then_get_429() -> None:
+    async def scenario() -> tuple[int | None, bytes, int | None]:
+        app = _two_slot_app()
+        stuck, late = _Client(ROW.encode()), _Client(ROW.encode())
+        stuck.arrive.set()  # its answer is being written to a client that does not read it: the slot is held
+        late.arrive.set()
+        late.take.set()
+        holding = asyncio.create_task(app(stuck.scope, stuck.receive, stuck.send))
+        await asyncio.sleep(0.01)
+        await app(late.scope, late.receive, late.send)
+        stuck.take.set()
+        await holding
+        return late.status, late.sent[1]["body"], stuck.status
+
+    status, body, held = asyncio.run(scenario())
+    assert status == 429 and b"maximum of 1 concurrent" in body and b"0.2 s" in body
+    assert held == 200
+
+
+def test_bodies_held_at_once_are_bounded() -> None:
+    from core.local.serving.app import BODY_BUFFER_LIMIT
+    from core.serverless import MAX_PAYLOAD_BYTES
+
+    async def scenario() -> tuple[list[int | None], int | None, bytes, int | None]:
+        app = _two_slot_app(max_concurrency=5)
+        # Clients that announced the largest body and send it slowly: each holds its share of the buffer.
+        holders = [_Client(b"", MAX_PAYLOAD_BYTES) for _ in range(BODY_BUFFER_LIMIT // MAX_PAYLOAD_BYTES)]
+        tasks = [asyncio.create_task(app(c.scope, c.receive, c.send)) for c in holders]
+        await asyncio.sleep(0)
+        one_more = _Client(ROW.encode())
+        one_more.arrive.set()
+        one_more.take.set()
+        await app(one_more.scope, one_more.receive, one_more.send)
+        for task in tasks:
+            task.cancel()  # the clients went away: their shares are given back
+        await asyncio.gather(*tasks, return_exceptions=True)
+        again = _Client(ROW.encode())
+        again.arrive.set()
+        again.take.set()
+        await app(again.scope, again.receive, again.send)
+        return [c.status for c in holders], one_more.status, one_more.sent[1]["body"], again.status
+
+    holders, status, body, again = asyncio.run(scenario())
+    assert holders == [None] * len(holders)  # still receiving
+    assert status == 503 and b"MB of other requests' bodies" in body
+    assert again == 200

@@ -17,7 +17,8 @@ counterparts do:
   ``OriginalMessage``, so boto3 callers handle a local endpoint's refusal exactly as an AWS one.
 
 What SageMaker Runtime itself refuses before the container sees a request (a body over 6 MB, more
-requests than MaxConcurrency) is answered here with its status (413, 429).
+requests than MaxConcurrency) is answered here with its status (413, 429). Bounds on the connection itself
+(head size, timeouts, the number of connections) are protocol.py's.
 """
 
 from __future__ import annotations
@@ -32,15 +33,21 @@ from core.serverless import MAX_PAYLOAD_BYTES
 
 from .artifacts import LoadedModel
 from .handler_chain import ContainerAnswer
+from .logs import REQUEST_LOGGER
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-log = logging.getLogger("housing_tui.serving")
+# Lines about one request: rate-limited (logs.py), so no client can flood the log.
+request_log = logging.getLogger(REQUEST_LOGGER)
 
 _TEXT = b"text/plain; charset=utf-8"
+# Request bodies held at once (arriving, waiting for a slot, being answered): 16 of the largest. A body is
+# read before its request takes a slot, so the concurrency limit no longer bounds them, and the connection
+# cap alone would allow 256 x 6 MB; real clients hold far less (a 1,000-row body is 60 KB).
+BODY_BUFFER_LIMIT = 16 * MAX_PAYLOAD_BYTES
 # InvokeEndpoint reports the variant that answered; a local endpoint has the one SageMaker names by default.
 _VARIANT = (b"x-amzn-invoked-production-variant", b"AllTraffic")
 
@@ -78,6 +85,7 @@ class RequestError(Exception):
 
 
 async def _send_error(send: Send, error: RequestError, headers: list | None = None) -> None:
+    request_log.info("refused with %d: %s", error.status, error.message)
     # botocore reads the error code from x-amzn-ErrorType and takes a non-JSON body as the message.
     extra = [(b"x-amzn-errortype", error.error_type.encode()), *(headers or [])]
     await _send(send, error.status, error.message.encode(), _TEXT, extra)
@@ -86,12 +94,13 @@ async def _send_error(send: Send, error: RequestError, headers: list | None = No
 class InferenceApp:
     """ASGI 3 application serving one model under one endpoint name.
 
-    ``max_concurrency`` bounds the requests being served at once (body upload, parse, predict, answer).
-    Requests beyond it wait for a slot up to ``queue_timeout`` seconds, then get 429 ThrottlingException,
-    as SageMaker serverless answers above its MaxConcurrency. Waiting absorbs bursts (16 clients on a
-    limit of 5 wait a few milliseconds, where an immediate 429 would fail most of their requests), and
-    the time-out keeps an overloaded server from building an unbounded queue; boto3 retries
-    ThrottlingException with back-off by itself.
+    ``max_concurrency`` bounds the requests being answered at once (parse, predict, send the answer); a
+    request takes its slot once its whole body has arrived, so clients that send slowly cannot take the
+    slots from the others (protocol.py ends them with a 408). Requests beyond it wait for a slot up to
+    ``queue_timeout`` seconds, then get 429 ThrottlingException, as SageMaker serverless answers above its
+    MaxConcurrency. Waiting absorbs bursts (16 clients on a limit of 5 wait a few milliseconds, where an
+    immediate 429 would fail most of their requests), and the time-out keeps an overloaded server from
+    building an unbounded queue; boto3 retries ThrottlingException with back-off by itself.
     """
 
     def __init__(
@@ -103,6 +112,7 @@ class InferenceApp:
         self.max_concurrency = max_concurrency
         self._slots = asyncio.Semaphore(max_concurrency)
         self._invocations_path = f"/endpoints/{endpoint_name}/invocations"
+        self._buffered = 0  # bytes of request bodies held, against BODY_BUFFER_LIMIT
 
     def set_max_concurrency(self, max_concurrency: int) -> None:
         # Requests holding slots of the old semaphore release into it; new ones use the new bound.
@@ -153,6 +163,46 @@ class InferenceApp:
         await _send(send, 200, b"", _TEXT, [(b"x-model-sha256", self.model.sha256.encode())])
 
     async def _invocation(self, scope: Scope, receive: Receive, send: Send, runtime_route: bool) -> None:
+        # The body first, then a slot: a client that sends its body slowly holds no slot (the protocol ends
+        # it with a 408 after the request timeout), and the slots bound the requests being answered.
+        declared = _header(scope, b"content-length")
+        held = int(declared) if declared is not None and declared.isdigit() else 0
+        # Refuse a declared oversize body before reading any of it; the server discards what follows.
+        if held > MAX_PAYLOAD_BYTES:
+            await _send_error(send, _too_large(held))
+            return
+        if self._buffered + held > BODY_BUFFER_LIMIT:
+            await _send_error(send, self._busy())
+            return
+        self._buffered += held  # counted until the answer is sent: the body lives until then
+        try:
+            chunks: list[bytes] = []
+            size = 0
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return  # the client went away (or the protocol timed it out); nobody to answer
+                chunk = message.get("body", b"")
+                if chunk:
+                    size += len(chunk)
+                    if size > held:  # chunked uploads announce no length: count as they come
+                        if size > MAX_PAYLOAD_BYTES:
+                            await _send_error(send, _too_large(None))
+                            return
+                        if self._buffered + size - held > BODY_BUFFER_LIMIT:
+                            await _send_error(send, self._busy())
+                            return
+                        self._buffered += size - held
+                        held = size
+                    chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
+            body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            await self._answer_in_a_slot(scope, body, send, runtime_route)
+        finally:
+            self._buffered -= held
+
+    async def _answer_in_a_slot(self, scope: Scope, body: bytes, send: Send, runtime_route: bool) -> None:
         slots = self._slots
         if slots.locked():
             try:
@@ -171,24 +221,17 @@ class InferenceApp:
         else:
             await slots.acquire()  # free slot: returns at once, without a trip through the event loop
         try:
-            await self._answer(scope, receive, send, runtime_route)
+            await self._answer(scope, body, send, runtime_route)
         finally:
             slots.release()
 
-    async def _answer(self, scope: Scope, receive: Receive, send: Send, runtime_route: bool) -> None:
+    async def _answer(self, scope: Scope, body: bytes, send: Send, runtime_route: bool) -> None:
         model = self.model
-        try:
-            body = await self._read_body(scope, receive)
-        except RequestError as error:
-            await _send_error(send, error)
-            return
-        if body is None:
-            return  # the client went away; nobody to answer
         # The container reads SageMaker's ContentType header first, then Content-Type.
         content_type = _header(scope, b"contenttype") or _header(scope, b"content-type")
         answer = model.chain.invoke(body, content_type, _header(scope, b"accept"))
         if answer.failure is not None:
-            log.warning("model %s: %s", model.sha256[:12], answer.failure)
+            request_log.warning("model %s: %s", model.sha256[:12], answer.failure)
         if runtime_route and not 200 <= answer.status < 300:
             await _send_model_error(send, answer)
             return
@@ -200,27 +243,13 @@ class InferenceApp:
             [(b"x-model-sha256", model.sha256.encode()), _VARIANT],
         )
 
-    @staticmethod
-    async def _read_body(scope: Scope, receive: Receive) -> bytes | None:
-        declared = _header(scope, b"content-length")
-        # Refuse a declared oversize body before reading any of it; the server discards what follows.
-        if declared is not None and declared.isdigit() and int(declared) > MAX_PAYLOAD_BYTES:
-            raise _too_large(int(declared))
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return None
-            chunk = message.get("body", b"")
-            if chunk:
-                size += len(chunk)
-                if size > MAX_PAYLOAD_BYTES:  # chunked uploads announce no length: count as they come
-                    raise _too_large(None)
-                chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    def _busy(self) -> RequestError:
+        return RequestError(
+            503,
+            f"The endpoint holds {BODY_BUFFER_LIMIT // (1024 * 1024)} MB of other requests' bodies, its most: "
+            "retry after a short wait.",
+            "ServiceUnavailable",
+        )
 
 
 async def _send_model_error(send: Send, answer: ContainerAnswer) -> None:

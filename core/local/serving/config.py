@@ -29,6 +29,50 @@ _ENDPOINT_NAME = NAME_RULE
 # SageMaker serverless allows MaxConcurrency 1..200.
 MAX_CONCURRENCY_LIMIT = MAX_CONCURRENCY_RANGE[1]
 
+# Defaults of the limits below; endpoint.json may set each (the tests shorten the timeouts to seconds).
+# A client has this long to send one whole request, head and body, and to take its answer once the server
+# writes it: a 6 MB body crosses loopback in milliseconds, so only a client that stalls on purpose (or is
+# stuck) ever reaches it, and it must not hold a connection, buffers and a slot for longer.
+REQUEST_TIMEOUT_SECONDS = 10.0
+# A connection with no request in progress (never sent one, or got its answer) is closed after this long:
+# uvicorn's own keep-alive default, long enough for a client to reuse its connection between requests.
+IDLE_TIMEOUT_SECONDS = 5.0
+# Open connections the server keeps; beyond them a new connection gets a 503 and is closed at once. Above
+# SageMaker's largest MaxConcurrency (200), so the concurrency limit and its 429 stay what a client meets,
+# and far below the usual file limit (the server lowers it further if its own file limit is lower).
+MAX_CONNECTIONS = 256
+# A model archive may expand to this many times its own size, and never past MAX_EXTRACTED_BYTES: a pickled
+# scikit-learn model compresses 2-5x, while a decompression bomb expands 1,000x. Both are per endpoint.
+MAX_EXTRACT_RATIO = 20.0
+MAX_EXTRACTED_BYTES = 2 * 1024**3
+# Entries (files and folders) of one archive: a model and its code/ folder are a handful, vendored packages
+# in code/ a few thousand; a million empty members is an attack on the time and memory of reading them.
+MAX_ARCHIVE_MEMBERS = 10_000
+# Small archives may always expand this far: a 2 KB archive of a 60 KB entry point is no bomb.
+EXTRACT_FLOOR_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ExtractionLimits:
+    """How far a model archive may expand when it is extracted."""
+
+    max_ratio: float = MAX_EXTRACT_RATIO
+    max_bytes: int = MAX_EXTRACTED_BYTES
+    max_members: int = MAX_ARCHIVE_MEMBERS
+
+    def allowance(self, archive_bytes: int) -> int:
+        """The most bytes an archive of this size may extract to."""
+        return min(self.max_bytes, max(EXTRACT_FLOOR_BYTES, int(archive_bytes * self.max_ratio)))
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """What one client connection may hold of the server: time and a share of its connections."""
+
+    request_timeout: float = REQUEST_TIMEOUT_SECONDS
+    idle_timeout: float = IDLE_TIMEOUT_SECONDS
+    max_connections: int = MAX_CONNECTIONS
+
 
 class ConfigError(Exception):
     """The endpoint config cannot be used; the message says which field and why."""
@@ -43,6 +87,12 @@ class EndpointConfig:
     host: str = "127.0.0.1"
     port: int = 0
     queue_timeout_seconds: float = 2.0
+    request_timeout_seconds: float = REQUEST_TIMEOUT_SECONDS
+    idle_timeout_seconds: float = IDLE_TIMEOUT_SECONDS
+    max_connections: int = MAX_CONNECTIONS
+    max_extract_ratio: float = MAX_EXTRACT_RATIO
+    max_extracted_bytes: int = MAX_EXTRACTED_BYTES
+    max_archive_members: int = MAX_ARCHIVE_MEMBERS
 
     @classmethod
     def from_dict(cls, data: Any) -> EndpointConfig:
@@ -76,9 +126,14 @@ class EndpointConfig:
         port = field("port", int, 0)
         if not 0 <= port <= 65535:
             raise ConfigError(f"The endpoint config's port {port} is outside 0..65535.")
-        timeout = float(field("queue_timeout_seconds", (int, float), 2.0))
-        if not timeout > 0:
-            raise ConfigError(f"The endpoint config's queue_timeout_seconds {timeout} is not positive.")
+
+        def positive(name: str, kind: type | tuple[type, ...], default: float) -> Any:
+            value = field(name, kind, default)
+            if not 0 < value < float("inf"):  # NaN (which json reads) fails this too
+                raise ConfigError(f"The endpoint config's {name} {value} is not a positive number.")
+            return value
+
+        timeout = float(positive("queue_timeout_seconds", (int, float), 2.0))
         return cls(
             endpoint_name=name,
             model_tar=model_tar,
@@ -87,6 +142,12 @@ class EndpointConfig:
             host=field("host", str, "127.0.0.1"),
             port=port,
             queue_timeout_seconds=timeout,
+            request_timeout_seconds=float(positive("request_timeout_seconds", (int, float), REQUEST_TIMEOUT_SECONDS)),
+            idle_timeout_seconds=float(positive("idle_timeout_seconds", (int, float), IDLE_TIMEOUT_SECONDS)),
+            max_connections=positive("max_connections", int, MAX_CONNECTIONS),
+            max_extract_ratio=float(positive("max_extract_ratio", (int, float), MAX_EXTRACT_RATIO)),
+            max_extracted_bytes=positive("max_extracted_bytes", int, MAX_EXTRACTED_BYTES),
+            max_archive_members=positive("max_archive_members", int, MAX_ARCHIVE_MEMBERS),
         )
 
     @classmethod
@@ -109,7 +170,19 @@ class EndpointConfig:
             "host": self.host,
             "port": self.port,
             "queue_timeout_seconds": self.queue_timeout_seconds,
+            "request_timeout_seconds": self.request_timeout_seconds,
+            "idle_timeout_seconds": self.idle_timeout_seconds,
+            "max_connections": self.max_connections,
+            "max_extract_ratio": self.max_extract_ratio,
+            "max_extracted_bytes": self.max_extracted_bytes,
+            "max_archive_members": self.max_archive_members,
         }
+
+    def extraction_limits(self) -> ExtractionLimits:
+        return ExtractionLimits(self.max_extract_ratio, self.max_extracted_bytes, self.max_archive_members)
+
+    def connection_limits(self) -> ConnectionLimits:
+        return ConnectionLimits(self.request_timeout_seconds, self.idle_timeout_seconds, self.max_connections)
 
 
 def write_json_atomic(path: str, data: dict[str, Any]) -> None:

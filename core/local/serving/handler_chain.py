@@ -63,7 +63,7 @@ class UnsupportedFormatError(Exception):
 
 @dataclass(frozen=True)
 class ContainerAnswer:
-    """What the container answers: a status, a body and its Content-Type; ``failure`` says why a 500."""
+    """What the container answers: a status, a body and its Content-Type; ``failure`` says why a 500 (for the log)."""
 
     status: int
     body: bytes
@@ -229,20 +229,30 @@ class HandlerChain:
                 result = self._call("output_fn", self.output_fn, prediction, accept)
             return _as_answer(result)
         except _HandlerFailed as failure:
-            return ContainerAnswer(500, failure.sentence.encode(), content_type_header("text/plain"), failure.sentence)
+            return ContainerAnswer(500, failure.answer.encode(), content_type_header("text/plain"), failure.sentence)
 
     def _call(self, name: str, handler: Callable[..., Any], *args: Any) -> Any:
         try:
             return handler(*args)
         except Exception as exc:  # the container wraps every handler: whatever it raises is a 500
             whose = "the container's default" if handler.__module__ == __name__ else self.module.__name__
-            raise _HandlerFailed(f"{name} ({whose}) raised {_one_line(exc)}.") from exc
+            # The exception's text is for the log: it can name Python's own internals ("use
+            # sys.set_int_max_str_digits()" for a 5,000-digit integer) or echo the request. The container
+            # answers a 500 with Flask's generic page and logs the traceback; the answer here names the
+            # handler that failed and where the reason is.
+            raise _HandlerFailed(
+                f"{name} ({whose}) raised {_one_line(exc)}.",
+                f"{name} ({whose}) failed on this request; the endpoint's log has the reason.",
+            ) from exc
 
 
 class _HandlerFailed(Exception):
-    def __init__(self, sentence: str) -> None:
+    """A 500: ``sentence`` says why (for the log), ``answer`` is what the client is told."""
+
+    def __init__(self, sentence: str, answer: str | None = None) -> None:
         super().__init__(sentence)
         self.sentence = sentence
+        self.answer = answer if answer is not None else sentence
 
 
 def _as_answer(result: Any) -> ContainerAnswer:

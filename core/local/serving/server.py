@@ -25,20 +25,23 @@ import contextlib
 import gc
 import logging
 import os
+import resource
 import shutil
 import signal
 import socket
-import sys
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from types import FrameType
 from typing import TYPE_CHECKING
 
 import uvicorn
 import uvloop
 
-from .config import MODELS_FOLDER, STATE_FILE, ConfigError, EndpointConfig, StateFile
+from . import logs
+from .config import MAX_CONNECTIONS, MODELS_FOLDER, STATE_FILE, ConfigError, ConnectionLimits, EndpointConfig, StateFile
+from .protocol import ConnectionGuard
 
 if TYPE_CHECKING:  # numpy and scikit-learn load only after the port is bound and reported
     from .app import InferenceApp
@@ -64,17 +67,12 @@ class _Stop(BaseException):
     """SIGTERM or SIGINT while the model is still loading: end start-up without serving."""
 
 
-def _configure_logging() -> None:
-    # The deployer points stdout and stderr at the endpoint's log file; one plain line per event.
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
+def bind_socket(host: str, port: int, backlog: int = MAX_CONNECTIONS) -> socket.socket:
+    """A listening TCP socket; port 0 lets the OS pick a free one.
 
-
-def bind_socket(host: str, port: int) -> socket.socket:
-    """A listening TCP socket; port 0 lets the OS pick a free one."""
+    The backlog holds connections the kernel has completed while the loop is busy (a prediction, the model
+    loading): as many as the server would keep open anyway, not uvicorn's 2,048 on top of them.
+    """
     family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     sock = socket.socket(family, kind, proto)
     try:
@@ -83,7 +81,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
         # wait for the client's delayed ACK (the 40 ms stalls of uvicorn issue 3149).
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind(address)
-        sock.listen(2048)
+        sock.listen(backlog)
         sock.set_inheritable(False)
     except BaseException:
         sock.close()
@@ -107,6 +105,29 @@ def _refreeze() -> None:
     gc.freeze()
 
 
+# Descriptors the process needs besides client connections: the listening socket, the log, the model's files
+# while it loads, uvloop's own and the reload thread's.
+_RESERVED_DESCRIPTORS = 64
+
+
+def connection_limits(config: EndpointConfig) -> ConnectionLimits:
+    """The config's limits, the connection cap kept within the process's file limit (raised if it may be)."""
+    limits = config.connection_limits()
+    wanted = limits.max_connections + _RESERVED_DESCRIPTORS
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return limits
+    raised = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft >= wanted:
+        return limits
+    allowed = max(1, soft - _RESERVED_DESCRIPTORS)
+    log.warning("the file limit (%d) allows %d connections, not %d", soft, allowed, limits.max_connections)
+    return replace(limits, max_connections=allowed)
+
+
 class EndpointServer:
     """The state of one endpoint process: its config, state file, app and reload machinery."""
 
@@ -119,6 +140,7 @@ class EndpointServer:
         self._stopping = False
         self._loading = False
         self._reload_requested = threading.Event()
+        self.guard = ConnectionGuard(ConnectionLimits())  # replaced by the config's limits at start
 
     # ------------------------------------------------------------------------------------------- start
 
@@ -165,7 +187,8 @@ class EndpointServer:
             return self._fail(str(exc))
         log.info("starting endpoint %s (pid %d) on %s:%d", config.endpoint_name, os.getpid(), config.host, config.port)
         try:
-            sock = bind_socket(config.host, config.port)
+            self.guard = ConnectionGuard(connection_limits(config))
+            sock = bind_socket(config.host, config.port, self.guard.limits.max_connections)
         except OSError as exc:
             return self._fail(
                 f"The endpoint could not listen on {config.host}:{config.port}: {exc.strerror or exc}.",
@@ -199,7 +222,7 @@ class EndpointServer:
         from .artifacts import ModelLoadError, load_model
 
         try:
-            model = load_model(config.model_tar, config.model_sha256, self.models_root)
+            model = load_model(config.model_tar, config.model_sha256, self.models_root, config.extraction_limits())
         except ModelLoadError as exc:
             self._fail(str(exc), config.host, config.port)
             return None, None
@@ -225,7 +248,6 @@ class EndpointServer:
         server_config = uvicorn.Config(
             app,
             loop="none",
-            http="httptools",
             ws="none",
             lifespan="off",
             interface="asgi3",
@@ -235,6 +257,10 @@ class EndpointServer:
             proxy_headers=False,  # no proxy in front; its middleware would cost time on every request
             server_header=False,
             timeout_graceful_shutdown=10,
+            # uvicorn's httptools protocol with bounds on head size, time and connections (protocol.py).
+            http=self.guard.protocol,
+            timeout_keep_alive=self.guard.limits.idle_timeout,  # type: ignore[arg-type]  # a float works
+            backlog=self.guard.limits.max_connections,
         )
         server = _QuietServer(server_config)
         reloader = _Reloader(self, app)
@@ -247,15 +273,27 @@ class EndpointServer:
             if self._stopping:
                 server.should_exit = True  # a stop that arrived between loading and now
             serving = asyncio.create_task(server.serve(sockets=[sock]))
+            housekeeping = asyncio.create_task(_housekeeping(self.guard, server.server_state))
             while not server.started and not serving.done():
                 await asyncio.sleep(0.005)
             if server.started and not self._stopping:
                 self.state.update(status="InService", model_sha256=sha256)
-                log.info("endpoint %s in service at %s", config.endpoint_name, self.state.state["url"])
+                limits = self.guard.limits
+                log.info(
+                    "endpoint %s in service at %s (at most %d connections; %g s to send a request, %g s idle)",
+                    config.endpoint_name,
+                    self.state.state["url"],
+                    limits.max_connections,
+                    limits.request_timeout,
+                    limits.idle_timeout,
+                )
                 if self._reload_requested.is_set():
                     reloader.request()
-            await serving
-            await reloader.finish()
+            try:
+                await serving
+                await reloader.finish()
+            finally:
+                housekeeping.cancel()
 
         try:
             uvloop.run(main())
@@ -275,6 +313,14 @@ class EndpointServer:
         self._stopping = True
         log.info("%s received: finishing open requests, then stopping", name)
         server.should_exit = True
+
+
+async def _housekeeping(guard: ConnectionGuard, state: uvicorn.server.ServerState) -> None:
+    """A few times a second, off the request path: enforce connection deadlines, report suppressed log lines."""
+    while True:
+        await asyncio.sleep(guard.sweep_interval)
+        guard.sweep(state.connections)
+        logs.request_lines.tick()
 
 
 class _QuietServer(uvicorn.Server):
@@ -335,7 +381,12 @@ class _Reloader:
                 model = current  # same model: nothing to load, but other settings may have changed
             else:
                 model = await loop.run_in_executor(
-                    self.executor, load_model, config.model_tar, config.model_sha256, endpoint.models_root
+                    self.executor,
+                    load_model,
+                    config.model_tar,
+                    config.model_sha256,
+                    endpoint.models_root,
+                    config.extraction_limits(),
                 )
         except (ConfigError, ModelLoadError) as exc:
             reason = str(exc)
@@ -346,6 +397,7 @@ class _Reloader:
             if config.max_concurrency != self.app.max_concurrency:
                 self.app.set_max_concurrency(config.max_concurrency)
             self.app.queue_timeout = config.queue_timeout_seconds
+            endpoint.guard.limits = connection_limits(config)  # for the next connection and deadline
             state.update(status="InService", model_sha256=model.sha256, last_reload_error=None)
             log.info("reloaded: now serving model %s", model.sha256)
             if model is not current:
@@ -363,7 +415,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--config", required=True, help="the endpoint.json the deployer wrote")
     parser.add_argument("--access-log", action="store_true", help="log one line per request (slower)")
+    parser.add_argument(
+        "--log-file", help="write the log here, rotated by size, and point stdout and stderr at it (else: stderr)"
+    )
+    parser.add_argument("--log-max-bytes", type=int, default=logs.LOG_MAX_BYTES, help="rotate the log at this size")
+    parser.add_argument("--log-backups", type=int, default=logs.LOG_BACKUPS, help="rotated log files to keep")
     args = parser.parse_args(argv)
-    _configure_logging()
+    logs.configure(args.log_file, args.log_max_bytes, args.log_backups)
     _one_blas_thread()
     return EndpointServer(args.config, access_log=args.access_log).run()
