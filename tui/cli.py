@@ -443,7 +443,9 @@ def cmd_invoke(backend: Backend, args: argparse.Namespace) -> int:
     predictions = answer.predictions()
     if args.json:
         # InvokeEndpoint's output, its Body base64-encoded as the AWS CLI writes a blob in JSON.
-        ours: dict[str, Any] = {"Predictions": predictions, "LatencyMs": round(answer.latency_ms, 3)}
+        # JSON has no NaN or infinity (jq refuses them): a prediction that is not a number is written as null.
+        shown = [p if math.isfinite(p) else None for p in predictions]
+        ours: dict[str, Any] = {"Predictions": shown, "LatencyMs": round(answer.latency_ms, 3)}
         if rows.actuals is not None:
             ours["Actuals"] = rows.actuals
         print_json(

@@ -114,3 +114,19 @@ def test_the_checker_finds_what_the_aws_cli_could_not_print() -> None:
     assert shape_problems({OURS: {}, "Extra": 1}, output_shape("sagemaker", "DeleteEndpoint")) == [
         "$: ['Extra'] where the operation has no output"
     ]
+
+
+def test_a_prediction_that_is_not_a_number_is_null_in_json(capsys, tmp_path: Path) -> None:
+    from core.models import Invocation
+
+    class Answering:
+        def invoke_endpoint(self, name: str, body: bytes, content_type: str = "text/csv", timeout=None):
+            return Invocation(body=b"nan\n1.5\ninf\n", content_type="text/csv", latency_ms=1.0, endpoint=name)
+
+    rows = tmp_path / "rows.csv"
+    rows.write_bytes(BODY)
+    args = cli.build_parser().parse_args(["invoke", "ep", "--file", str(rows), "--json"])
+    assert cli.cmd_invoke(Answering(), args) == 0
+    out = capsys.readouterr().out
+    assert "NaN" not in out and "Infinity" not in out  # jq refuses both
+    assert json.loads(out)[OURS]["Predictions"] == [None, 1.5, None]
