@@ -236,15 +236,7 @@ class SageMakerSimulator:
         import numpy as np
 
         rows = np.loadtxt(io.StringIO(body.decode()), delimiter=",", ndmin=2)
-        answer = "".join(f"{p!r}\n" for p in self.models[package_arn].predict(rows).tolist())
-        result = {"results": [{"Body": answer, "ContentType": "text/csv", "InvokedProductionVariant": "AllTraffic"}]}
-        request = urllib.request.Request(
-            f"{os.environ['AWS_ENDPOINT_URL']}/moto-api/static/sagemaker/endpoint-results",
-            data=json.dumps(result).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
-        urllib.request.urlopen(request, timeout=30)
+        queue_endpoint_answer("".join(f"{p!r}\n" for p in self.models[package_arn].predict(rows).tolist()))
 
     # ---- helpers --------------------------------------------------------------------------------------
 
@@ -332,6 +324,18 @@ class SageMakerSimulator:
             "AttemptCount": 1,
             "Metadata": metadata,
         }
+
+
+def queue_endpoint_answer(body: str) -> None:
+    """What moto's InvokeEndpoint answers next (its stand-in for the container)."""
+    result = {"results": [{"Body": body, "ContentType": "text/csv", "InvokedProductionVariant": "AllTraffic"}]}
+    request = urllib.request.Request(
+        f"{os.environ['AWS_ENDPOINT_URL']}/moto-api/static/sagemaker/endpoint-results",
+        data=json.dumps(result).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    urllib.request.urlopen(request, timeout=30)
 
 
 def register_branch(definition: dict[str, Any]) -> list[dict[str, Any]]:

@@ -7,15 +7,13 @@ On moto's server, as the user would meet them: moto lacks ListPipelineExecutionS
 from __future__ import annotations
 
 import json
-import os
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from core import spec
 from core.sagemaker.aws import make_clients, make_session
-from tests.aws import BUCKET, REGION, ROLE, moto_sagemaker
+from tests.aws import BUCKET, REGION, ROLE, moto_sagemaker, queue_endpoint_answer
 from tui.cli import main
 
 BASE = ["--backend", "sagemaker", "--role-arn", ROLE, "--bucket", BUCKET]
@@ -38,7 +36,7 @@ def _execution() -> str:
     return sm.start_pipeline_execution(PipelineName=spec.PIPELINE_NAME)["PipelineExecutionArn"]
 
 
-def test_executions_lists_a_run_whose_steps_moto_cannot_answer(
+def test_executions_lists_a_run_whose_steps_moto_cannotqueue_endpoint_answer(
     aws: str, one_attempt: None, capsys, tmp_path: Path
 ) -> None:
     arn = _execution()
@@ -72,18 +70,6 @@ def _endpoint(name: str) -> None:
     sm.create_endpoint(EndpointName=name, EndpointConfigName="c")
 
 
-def _answer(body: str) -> None:
-    """What moto's InvokeEndpoint answers next (its stand-in for the container)."""
-    result = {"results": [{"Body": body, "ContentType": "text/csv", "InvokedProductionVariant": "AllTraffic"}]}
-    request = urllib.request.Request(
-        f"{os.environ['AWS_ENDPOINT_URL']}/moto-api/static/sagemaker/endpoint-results",
-        data=json.dumps(result).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    urllib.request.urlopen(request, timeout=30)
-
-
 @pytest.mark.parametrize(
     ("answer", "quoted", "as_json"),
     [
@@ -98,7 +84,7 @@ def test_invoke_says_an_answer_that_is_not_numbers_in_one_sentence(
     aws: str, capsys, tmp_path: Path, as_json: bool, answer: str, quoted: str
 ) -> None:
     _endpoint("ep")
-    _answer(answer)
+    queue_endpoint_answer(answer)
     rows = tmp_path / "rows.csv"
     rows.write_text("8.3252,41.0,6.98,1.02,322.0,2.55,37.88,-122.23\n")
     code = main([*BASE, "--home", str(tmp_path), "invoke", "ep", "--file", str(rows), *(["--json"] if as_json else [])])

@@ -21,7 +21,7 @@ import sys
 import tarfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from hypothesis import strategies as st
 from core.local.runner import repack_model
 from core.sources import ENTRY_POINT
 from tests.conftest import LESSON_ENTRY_POINT
+from tests.unit.serving_support import read_state, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -135,24 +136,6 @@ def rows(models: dict[str, Model]) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------------ servers
-
-
-def read_state(folder: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads((folder / "state.json").read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll until condition() is truthy; its value is returned."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def write_config(folder: Path, model: Model, **overrides: Any) -> Path:
